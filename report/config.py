@@ -1,0 +1,257 @@
+"""Read a run's TOML config and check every value before any work starts."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODES = ("L", "RGB")
+FITS = ("stretch", "pad", "crop")
+MAX_SIDE = 4096
+MAX_CLUSTERS = 100
+
+_KEYS = {
+    "": ("title", "input", "preprocess", "clusters", "output"),
+    "input": ("path", "recursive", "include", "exclude", "hidden"),
+    "preprocess": ("mode", "size", "fit", "background"),
+    "clusters": ("count",),
+    "output": ("path", "thumbnail_size"),
+}
+_HEX_COLOUR = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the file and the key at fault."""
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    path: str
+    folder: Path
+    recursive: bool = False
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    mode: str = "L"
+    size: tuple[int, int] = (100, 100)
+    fit: str = "stretch"
+    background: tuple[int, int, int] = (255, 255, 255)
+
+    @property
+    def background_hex(self) -> str:
+        return "#{:02x}{:02x}{:02x}".format(*self.background)
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    path: Path
+    thumbnail_size: int = 96
+
+    @property
+    def csv_path(self) -> Path:
+        return self.path.with_suffix(".csv")
+
+    @property
+    def json_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs, with paths already made relative to the right folder."""
+
+    title: str
+    input: InputSettings
+    preprocess: PreprocessSettings
+    cluster_count: int
+    output: OutputSettings
+    source: Path
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that shaped the result, as shown in the report and saved in the JSON."""
+        return {
+            "title": self.title,
+            "input": {
+                "path": self.input.path,
+                "recursive": self.input.recursive,
+                "include": list(self.input.include),
+                "exclude": list(self.input.exclude),
+                "hidden": self.input.hidden,
+            },
+            "preprocess": {
+                "mode": self.preprocess.mode,
+                "size": list(self.preprocess.size),
+                "fit": self.preprocess.fit,
+                "background": self.preprocess.background_hex,
+            },
+            "clusters": {"count": self.cluster_count},
+            "output": {"thumbnail_size": self.output.thumbnail_size},
+        }
+
+
+class _Reader:
+    """Takes typed values out of one TOML table and remembers where they came from."""
+
+    def __init__(self, source: Path, section: str, table: Any):
+        self.source = source
+        self.section = section
+        if not isinstance(table, dict):
+            raise self.error(None, f"must be a table, not {_describe(table)}")
+        self.table = table
+        unknown = sorted(set(table) - set(_KEYS[section]))
+        if unknown:
+            key = unknown[0]
+            hint = difflib.get_close_matches(key, _KEYS[section], n=1)
+            known = ", ".join(_KEYS[section])
+            advice = f"did you mean '{hint[0]}'? " if hint else ""
+            raise self.error(key, f"is not a known key ({advice}known keys: {known})")
+
+    def error(self, key: str | None, message: str) -> ConfigError:
+        where = f"[{self.section}]" if self.section else "top level"
+        if key is not None:
+            where = f"{where} {key}" if self.section else key
+        return ConfigError(f"{self.source}: {where} {message}")
+
+    def get(self, key: str, kind: type, default: Any, allowed: str) -> Any:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        # bool is a subclass of int in Python but never a valid count or size here.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.error(key, f"must be {allowed}, not {_describe(value)}")
+        return value
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.get(key, list, list(default), "a list of glob patterns (strings)")
+        if not all(isinstance(item, str) and item for item in value):
+            raise self.error(key, f"must be a list of non-empty strings, not {value!r}")
+        return tuple(value)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        allowed = " or ".join(f'"{c}"' for c in choices)
+        value = self.get(key, str, default, allowed)
+        if value not in choices:
+            raise self.error(key, f"must be {allowed}, not {value!r}")
+        return value
+
+    def integer(self, key: str, low: int, high: int, default: int) -> int:
+        allowed = f"a whole number from {low} to {high}"
+        value = self.get(key, int, default, allowed)
+        if not low <= value <= high:
+            raise self.error(key, f"must be {allowed}, not {value}")
+        return value
+
+
+def _describe(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "a list", dict: "a table"}
+    return f"{names.get(type(value), type(value).__name__)} ({value!r})"
+
+
+def _parse_colour(reader: _Reader, key: str, default: str) -> tuple[int, int, int]:
+    text = reader.get(key, str, default, 'a colour like "#ffffff"')
+    if not _HEX_COLOUR.fullmatch(text):
+        raise reader.error(key, f'must be a colour like "#ffffff" or "#fff", not {text!r}')
+    digits = text[1:]
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    return tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def _parse_size(reader: _Reader) -> tuple[int, int]:
+    allowed = f"two whole numbers [width, height], each from 1 to {MAX_SIDE}"
+    value = reader.get("size", list, [100, 100], allowed)
+    ok = len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in value
+    )
+    if not ok:
+        raise reader.error("size", f"must be {allowed}, not {value!r}")
+    return (value[0], value[1])
+
+
+def load_config(
+    path: str | Path,
+    input_override: str | Path | None = None,
+    output_override: str | Path | None = None,
+) -> Config:
+    """Read and check the config at ``path``.
+
+    Paths inside the file are relative to the file's folder; the overrides come from the
+    command line and so are relative to the current directory.
+    """
+    source = Path(path)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a folder, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot be read: {exc.strerror}") from None
+
+    base = source.parent
+    top = _Reader(source, "", data)
+    sections = {
+        name: _Reader(source, name, top.get(name, dict, {}, "a table"))
+        for name in ("input", "preprocess", "clusters", "output")
+    }
+
+    reader = sections["input"]
+    if input_override is not None:
+        input_text, input_folder = str(input_override), Path(input_override)
+    else:
+        if "path" not in reader.table:
+            raise reader.error("path", "is required: the folder of images to read")
+        input_text = reader.get("path", str, None, "a folder path (a string)")
+        if not input_text:
+            raise reader.error("path", "must not be empty")
+        input_folder = base / input_text
+    inputs = InputSettings(
+        path=input_text,
+        folder=input_folder,
+        recursive=reader.get("recursive", bool, False, "true or false"),
+        include=sections["input"].strings("include", ("*",)),
+        exclude=sections["input"].strings("exclude", ()),
+        hidden=reader.get("hidden", bool, False, "true or false"),
+    )
+
+    reader = sections["preprocess"]
+    preprocess = PreprocessSettings(
+        mode=reader.choice("mode", MODES, "L"),
+        size=_parse_size(reader),
+        fit=reader.choice("fit", FITS, "stretch"),
+        background=_parse_colour(reader, "background", "#ffffff"),
+    )
+
+    count = sections["clusters"].integer("count", 1, MAX_CLUSTERS, 4)
+
+    reader = sections["output"]
+    if output_override is not None:
+        output_path = Path(output_override)
+        if output_path.suffix.lower() not in (".html", ".htm"):
+            raise ConfigError(f"--output {output_path}: must name an .html file")
+    else:
+        output_text = reader.get("path", str, "out/report.html", "a file path (a string)")
+        output_path = base / output_text
+        if output_path.suffix.lower() not in (".html", ".htm"):
+            raise reader.error("path", f"must name an .html file, not {output_text!r}")
+    output = OutputSettings(
+        path=output_path,
+        thumbnail_size=reader.integer("thumbnail_size", 16, 512, 96),
+    )
+
+    default_title = input_folder.name or input_folder.resolve().name or "images"
+    title = top.get("title", str, default_title, "a string")
+    return Config(title, inputs, preprocess, count, output, source)

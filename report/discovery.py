@@ -1,0 +1,163 @@
+"""Find the files in the input folder that are worth trying as images."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Files and folders that operating systems and archivers leave behind; never images.
+SYSTEM_NAMES = frozenset({
+    "thumbs.db", "ehthumbs.db", "desktop.ini", "__macosx", "$recycle.bin",
+    "system volume information", "icon\r",
+})
+# Extensions that say a file is not an image: passed over without trying to decode it.
+NON_IMAGE_SUFFIXES = frozenset({
+    ".txt", ".md", ".rst", ".json", ".csv", ".tsv", ".toml", ".yaml", ".yml", ".xml",
+    ".html", ".htm", ".css", ".js", ".py", ".ini", ".cfg", ".log", ".db", ".sqlite",
+    ".pdf", ".doc", ".docx", ".zip", ".gz", ".tar", ".7z", ".rar", ".mp4", ".mov",
+    ".avi", ".mkv", ".mp3", ".wav", ".npy", ".npz",
+})
+
+
+class InputError(ValueError):
+    """The input folder cannot be walked at all."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file to try: how the report names it, and where to open it."""
+
+    rel: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the analysis, with the reason a person should read."""
+
+    rel: str
+    reason: str
+
+
+@dataclass
+class Discovery:
+    candidates: list[Candidate] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    ignored: int = 0
+    non_images: int = 0
+
+
+def display_name(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 become replacement characters."""
+    return os.fsencode(name).decode("utf-8", errors="replace")
+
+
+def is_hidden(name: str, include_dotfiles: bool) -> bool:
+    """True for system files and, unless asked for, dot-files.
+
+    AppleDouble companions (``._name``) and ``.DS_Store`` are never images, so they stay
+    hidden even when dot-files are wanted.
+    """
+    if name.lower() in SYSTEM_NAMES:
+        return True
+    if name.startswith("._") or name == ".DS_Store":
+        return True
+    return name.startswith(".") and not include_dotfiles
+
+
+def discover(
+    folder: Path,
+    recursive: bool = False,
+    include: tuple[str, ...] = ("*",),
+    exclude: tuple[str, ...] = (),
+    hidden: bool = False,
+) -> Discovery:
+    """Walk ``folder`` in a stable order and sort its files into candidates and the rest.
+
+    Symbolic links are followed; each file is taken once, under the first relative path that
+    reaches it, and a link back to a folder being walked is reported instead of followed.
+    """
+    try:
+        info = folder.stat()
+    except FileNotFoundError:
+        raise InputError(f"input folder not found: {folder}") from None
+    except OSError as exc:
+        raise InputError(f"input folder cannot be read: {folder} ({exc.strerror})") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise InputError(f"input is not a folder: {folder}")
+
+    walker = _Walker(recursive, include, exclude, hidden)
+    walker.walk(folder, "", [(info.st_dev, info.st_ino)])
+    return walker.found
+
+
+class _Walker:
+    """Depth-first walk that remembers which folders and files it has already taken."""
+
+    def __init__(self, recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...],
+                 hidden: bool):
+        self.recursive = recursive
+        self.include = include
+        self.exclude = exclude
+        self.hidden = hidden
+        self.found = Discovery()
+        self.seen_dirs: set[tuple[int, int]] = set()
+        self.seen_files: set[tuple[int, int]] = set()
+
+    def wanted(self, rel: str) -> bool:
+        included = any(fnmatchcase(rel, pattern) for pattern in self.include)
+        return included and not any(fnmatchcase(rel, pattern) for pattern in self.exclude)
+
+    def walk(self, folder: Path, prefix: str, ancestors: list[tuple[int, int]]) -> None:
+        found = self.found
+        self.seen_dirs.add(ancestors[-1])
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+        except OSError as exc:
+            reason = f"folder cannot be read: {exc.strerror}"
+            found.skipped.append(Skipped(prefix or ".", reason))
+            return
+
+        for entry in entries:
+            rel = prefix + display_name(entry.name)
+            if is_hidden(entry.name, self.hidden):
+                found.ignored += 1
+                continue
+            try:
+                info = entry.stat(follow_symlinks=True)
+            except OSError as exc:
+                reason = "broken symbolic link" if entry.is_symlink() else exc.strerror
+                found.skipped.append(Skipped(rel, f"cannot be read: {reason}"))
+                continue
+            key = (info.st_dev, info.st_ino)
+
+            if stat.S_ISDIR(info.st_mode):
+                if not self.recursive:
+                    continue
+                if key in ancestors:
+                    reason = "symbolic link loop: leads back to a folder that holds it"
+                    found.skipped.append(Skipped(rel, reason))
+                elif key in self.seen_dirs:
+                    log.debug("%s: folder already walked through another path", rel)
+                else:
+                    self.walk(Path(entry.path), rel + "/", ancestors + [key])
+                continue
+
+            if not stat.S_ISREG(info.st_mode):
+                found.ignored += 1
+            elif not self.wanted(rel):
+                continue
+            elif Path(entry.name).suffix.lower() in NON_IMAGE_SUFFIXES:
+                found.non_images += 1
+            elif key in self.seen_files:
+                log.debug("%s: same file as one already taken through another path", rel)
+            else:
+                self.seen_files.add(key)
+                found.candidates.append(Candidate(rel, Path(entry.path)))

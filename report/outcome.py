@@ -1,0 +1,26 @@
+"""What a run found, gathered in one place for the report and the exports to read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .analysis import Analysis
+from .discovery import Skipped
+from .loading import Thumbnail
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The analysis together with the names, thumbnails and bookkeeping around it."""
+
+    title: str
+    settings: dict[str, Any]
+    version: str
+    names: list[str]
+    thumbnails: list[Thumbnail]
+    frames: list[int]
+    analysis: Analysis
+    skipped: list[Skipped]
+    ignored: int
+    non_images: int

@@ -1,0 +1,193 @@
+"""Turn a run's outcome into the report's HTML, through the Jinja templates alone."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markupsafe
+import numpy as np
+from PIL import Image
+
+from .loading import THUMBNAIL_FORMAT
+from .outcome import Outcome
+
+TEMPLATE = "report.html.j2"
+MAX_HISTOGRAM_BINS = 80
+MEAN_IMAGE_DISPLAY = 300
+
+
+def template_folder() -> Path:
+    """The templates: packaged inside ``report`` when installed, at the top of a checkout."""
+    packaged = Path(__file__).with_name("templates")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_folder()),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["distance"] = format_distance
+    env.filters["script_json"] = script_json
+    return env
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> str:
+    """The plotly.js bundle that the plotly package ships, for inlining."""
+    bundle = resources.files("plotly") / "package_data" / "plotly.min.js"
+    return bundle.read_text(encoding="utf-8")
+
+
+def format_distance(value: float | None) -> str:
+    """Distances are large sums of squares; whole numbers with separators read best."""
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def script_json(value: Any) -> markupsafe.Markup:
+    """JSON that is safe inside a ``<script>`` element: no sequence in it can close the tag."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return markupsafe.Markup(text)
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def png_data_uri(pixels: np.ndarray) -> str:
+    """A float or uint8 image array as a lossless PNG data URI, rounded to 8 bits."""
+    array = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG", optimize=False, compress_level=9)
+    return data_uri(buffer.getvalue(), "image/png")
+
+
+def image_anchor(name: str) -> str:
+    """An element id for an image that depends on its path alone, so links survive reruns."""
+    return "img-" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def histogram_figure(distances: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    """A plotly bar chart of the binned distances with the cluster edges as vertical lines.
+
+    Binning here rather than in the browser keeps the page small whatever the image count.
+    """
+    low, high = float(distances.min()), float(distances.max())
+    if high > low:
+        bins = np.histogram_bin_edges(distances, bins="auto")
+        if len(bins) - 1 > MAX_HISTOGRAM_BINS:
+            bins = np.linspace(low, high, MAX_HISTOGRAM_BINS + 1)
+    else:
+        half = max(abs(low) * 0.01, 0.5)
+        bins = np.array([low - half, low + half])
+    counts, bins = np.histogram(distances, bins=bins)
+
+    lines = [
+        {"type": "line", "xref": "x", "yref": "paper", "x0": float(edge), "x1": float(edge),
+         "y0": 0, "y1": 1, "line": {"color": "#d9480f", "width": 2, "dash": "dash"}}
+        for edge in edges
+    ]
+    labels = [
+        {"x": float(edge), "y": 1, "xref": "x", "yref": "paper", "yanchor": "bottom",
+         "showarrow": False, "text": f"{number}|{number + 1}", "font": {"color": "#d9480f"}}
+        for number, edge in enumerate(edges, start=1)
+    ]
+    return {
+        "data": [{
+            "type": "bar",
+            "x": ((bins[:-1] + bins[1:]) / 2).tolist(),
+            "y": counts.tolist(),
+            "width": np.diff(bins).tolist(),
+            "customdata": np.column_stack([bins[:-1], bins[1:]]).tolist(),
+            "hovertemplate": "distance %{customdata[0]:,.0f} to %{customdata[1]:,.0f}"
+                             "<br>%{y} images<extra></extra>",
+            "marker": {"color": "#4c6ef5", "line": {"width": 0}},
+        }],
+        "layout": {
+            "xaxis": {"title": {"text": "squared L2 distance to the mean image"}},
+            "yaxis": {"title": {"text": "images"}, "rangemode": "tozero"},
+            "shapes": lines,
+            "annotations": labels,
+            "bargap": 0.05,
+            "height": 340,
+            "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"color": "#868e96"},
+        },
+    }
+
+
+def report_context(outcome: Outcome) -> dict[str, Any]:
+    """Everything the template shows, computed here so the template only lays it out."""
+    analysis = outcome.analysis
+    height, width = analysis.mean_image.shape[:2]
+    scale = max(1, MEAN_IMAGE_DISPLAY // max(width, height))
+    thumbnails = [
+        {"uri": data_uri(t.data, f"image/{THUMBNAIL_FORMAT}"), "width": t.width,
+         "height": t.height}
+        for t in outcome.thumbnails
+    ]
+    rows = [
+        {
+            "rank": position + 1,
+            "index": int(index),
+            "name": outcome.names[index],
+            "anchor": image_anchor(outcome.names[index]),
+            "distance": float(analysis.distances[index]),
+            "cluster": int(analysis.clusters[index]),
+        }
+        for position, index in enumerate(analysis.order)
+    ]
+    clusters = [
+        {
+            "number": summary.number,
+            "size": summary.size,
+            "distance_min": summary.distance_min,
+            "distance_max": summary.distance_max,
+            "mean_uri": None if summary.mean_image is None else png_data_uri(summary.mean_image),
+            "rows": [row for row in rows if row["cluster"] == summary.number],
+        }
+        for summary in analysis.summaries
+    ]
+    return {
+        "title": outcome.title,
+        "version": outcome.version,
+        "settings": outcome.settings,
+        "image_count": len(outcome.names),
+        "skipped": outcome.skipped,
+        "ignored": outcome.ignored,
+        "non_images": outcome.non_images,
+        "mean_uri": png_data_uri(analysis.mean_image),
+        "mean_width": width * scale,
+        "mean_height": height * scale,
+        "thumbnails": thumbnails,
+        "rows": rows,
+        "clusters": clusters,
+        "edges": [float(edge) for edge in analysis.edges],
+        "histogram": histogram_figure(analysis.distances, analysis.edges),
+        "plotly_js": plotly_js(),
+    }
+
+
+def render_report(outcome: Outcome) -> str:
+    """The whole self-contained page as text."""
+    return environment().get_template(TEMPLATE).render(report_context(outcome))
