@@ -67,11 +67,8 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _shown(path: Path) -> str:
-    """A path as the user is best served reading it: relative to here when it is below here."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    """A path as the user gave it, tidied: "a/../out/r.html" reads as "out/r.html"."""
+    return os.path.normpath(path)
 
 
 def main(argv: list[str] | None = None) -> int:

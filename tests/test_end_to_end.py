@@ -1,0 +1,245 @@
+"""Whole runs through the command line: the sample, real collections and failure paths."""
+
+import csv
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from report.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def needs_data(name):
+    folder = SHARED_DATA / name
+    return pytest.mark.skipif(not folder.is_dir(), reason=f"{folder} is not present")
+
+
+def read_outputs(report_path):
+    text = report_path.read_text(encoding="utf-8")
+    with open(report_path.with_suffix(".csv"), newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    document = json.loads(report_path.with_suffix(".json").read_text(encoding="utf-8"))
+    return text, rows, document
+
+
+def ranking_paths(text):
+    """The path column of the ranking table, unescaped, in page order."""
+    table = text[text.index('<table id="ranking">'):]
+    table = table[: table.index("</table>")]
+    return [html.unescape(p) for p in re.findall(r'<td class="path">(.*?)</td>', table, re.S)]
+
+
+def run_cli(*args):
+    return main([str(arg) for arg in args])
+
+
+@pytest.fixture()
+def sample_run(tmp_path):
+    output = tmp_path / "out" / "report.html"
+    assert run_cli(ROOT / "sample_config.toml", "--output", output, "-q") == 0
+    return output
+
+
+def test_sample_report_has_every_part(sample_run):
+    text, rows, document = read_outputs(sample_run)
+    images = sorted(p.name for p in (ROOT / "sample" / "images").iterdir())
+
+    assert len(rows) == len(images) == 150
+    assert sorted(ranking_paths(text)) == images
+    assert '<img id="mean-image"' in text
+    assert '<div id="distance-histogram"' in text
+    assert text.count('<section id="cluster-') == 4
+    for number in range(1, 5):
+        assert f'<section id="cluster-{number}"' in text
+    assert '<section id="skipped">' in text
+    assert "sample/images" in text
+    assert str(ROOT) not in text
+
+
+def test_sample_exports_agree_with_the_page(sample_run):
+    text, rows, document = read_outputs(sample_run)
+
+    assert list(rows[0]) == ["rank", "path", "distance", "cluster"]
+    assert ranking_paths(text) == [row["path"] for row in rows]
+    assert document["schema_version"] == 1
+    assert [r["path"] for r in document["records"]] == [row["path"] for row in rows]
+    assert [r["distance"] for r in document["records"]] == [float(r["distance"]) for r in rows]
+    distances = [float(row["distance"]) for row in rows]
+    assert distances == sorted(distances)
+    assert [int(row["rank"]) for row in rows] == list(range(1, 151))
+    sizes = [c["size"] for c in document["clusters"]]
+    assert sizes == [sum(int(r["cluster"]) == k for r in rows) for k in range(1, 5)]
+    assert document["settings"]["preprocess"]["size"] == [100, 100]
+
+
+def test_rerun_is_byte_identical(sample_run, tmp_path):
+    first = {p.name: p.read_bytes() for p in sample_run.parent.iterdir()}
+    second_output = tmp_path / "again" / "report.html"
+    assert run_cli(ROOT / "sample_config.toml", "--output", second_output, "-q") == 0
+    second = {p.name: p.read_bytes() for p in second_output.parent.iterdir()}
+    assert first == second
+    assert sorted(first) == ["report.csv", "report.html", "report.json"]
+
+
+def test_report_works_without_network_resources(sample_run):
+    text = sample_run.read_text(encoding="utf-8")
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', text)
+    assert "@import" not in text
+    assert "Plotly.newPlot" in text
+
+
+def test_entry_points_run(tmp_path):
+    import report
+
+    output = tmp_path / "r.html"
+    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-m", "report", str(ROOT / "sample_config.toml"), "--output",
+         str(output)], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Report written to r.html" in done.stdout
+    assert output.exists()
+
+    version = subprocess.run([sys.executable, "-m", "report", "--version"],
+                             capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert version.stdout.startswith("mean-image-report ")
+
+
+def make_images(folder, values):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, value in values.items():
+        Image.new("L", (12, 12), value).save(folder / name)
+
+
+def test_failures_exit_non_zero_and_keep_the_old_report(tmp_path, capsys):
+    make_images(tmp_path / "pics", {"a.png": 0, "b.png": 255})
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "pics"\n[output]\npath = "report.html"\n')
+    assert run_cli(config, "-q") == 0
+    before = (tmp_path / "report.html").read_bytes()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    assert run_cli(config, "--input", empty, "-q") == 1
+    error = capsys.readouterr().err
+    assert "no usable images found in" in error and str(empty) in error
+    assert "Traceback" not in error
+    assert (tmp_path / "report.html").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+    config.write_text('[input]\npath = "pics"\n[clusters]\ncount = "four"\n')
+    assert run_cli(config) == 2
+    assert "[clusters] count" in capsys.readouterr().err
+
+    assert run_cli(config, "--input", tmp_path / "nowhere") == 2
+
+
+def test_single_image_and_identical_images(tmp_path):
+    make_images(tmp_path / "one", {"only.png": 90})
+    make_images(tmp_path / "same", {f"s{i}.png": 40 for i in range(5)})
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "one"\n')
+
+    for folder in ("one", "same"):
+        output = tmp_path / folder / "out.html"
+        assert run_cli(config, "--input", tmp_path / folder, "--output", output, "-q") == 0
+        text, rows, document = read_outputs(output)
+        assert {float(row["distance"]) for row in rows} == {0.0}
+        assert {row["cluster"] for row in rows} == {"1"}
+        figure = text[text.index('id="histogram-data">'):]
+        figure = json.loads(figure[figure.index(">") + 1: figure.index("</script>")])
+        assert len(figure["data"][0]["y"]) == 1
+        json.dumps(figure, allow_nan=False)
+        json.dumps(document, allow_nan=False)
+
+
+def test_names_are_escaped_and_csv_is_guarded(tmp_path):
+    names = {"<b>x<b>.png": 0, "=1+1.png": 90, "comma,quote\".png": 180, "&amp;.png": 255}
+    make_images(tmp_path / "pics", names)
+    config = tmp_path / "run.toml"
+    config.write_text('title = "<script>alert(1)</script>"\n[input]\npath = "pics"\n'
+                      '[output]\npath = "r.html"\n')
+
+    assert run_cli(config, "-q") == 0
+    text, rows, document = read_outputs(tmp_path / "r.html")
+
+    assert "<b>x<b>" not in text and "<script>alert(1)" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert sorted(ranking_paths(text)) == sorted(names)
+    assert "'=1+1.png" in [row["path"] for row in rows]
+    assert sorted(r["path"] for r in document["records"]) == sorted(names)
+
+
+@needs_data("pokemon")
+def test_pokemon_collection(tmp_path):
+    output = tmp_path / "pokemon.html"
+    assert run_cli(ROOT / "sample_config.toml", "--input", SHARED_DATA / "pokemon",
+                   "--output", output, "-q") == 0
+    text, rows, document = read_outputs(output)
+
+    assert len(rows) == 149 == document["images_used"]
+    assert document["skipped"] == []
+    assert sorted(ranking_paths(text)) == sorted(p.name for p in
+                                                 (SHARED_DATA / "pokemon").glob("*.png"))
+
+
+@needs_data("pokemon")
+def test_pokemon_distances_match_a_direct_computation():
+    from report.config import load_config
+    from report.pipeline import compute
+
+    folder = SHARED_DATA / "pokemon"
+    config = load_config(ROOT / "sample_config.toml", input_override=folder)
+    outcome = compute(config)
+    stack = []
+    for name in outcome.names:
+        with Image.open(folder / name) as image:
+            canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            canvas.alpha_composite(image.convert("RGBA"))
+            gray = canvas.convert("RGB").convert("L").resize((100, 100), Image.LANCZOS)
+            stack.append(np.asarray(gray, dtype=np.float64))
+    stack = np.array(stack)
+    expected = ((stack - stack.mean(axis=0)) ** 2).sum(axis=(1, 2))
+    np.testing.assert_allclose(outcome.analysis.distances, expected, rtol=1e-9)
+
+
+@needs_data("pokemon_artwork1017")
+def test_artwork_collection_skips_its_corrupt_file(tmp_path):
+    output = tmp_path / "artwork.html"
+    assert run_cli(ROOT / "sample_config.toml", "--input", SHARED_DATA / "pokemon_artwork1017",
+                   "--output", output, "-q") == 0
+    text, rows, document = read_outputs(output)
+
+    assert len(rows) == 1016
+    assert [s["path"] for s in document["skipped"]] == ["sinistcha.png"]
+    skipped = text[text.index('<section id="skipped">'):]
+    assert "sinistcha.png" in skipped and "not a recognised image format" in skipped
+
+
+def test_templates_are_found_where_the_package_is():
+    from report import render
+
+    folder = render.template_folder()
+    assert {"report.html.j2", "report.css", "report.js"} <= {p.name for p in folder.iterdir()}
+
+
+@pytest.mark.skipif(shutil.which("mean-image-report") is None,
+                    reason="the console script is not installed in this environment")
+def test_console_script_runs_from_another_folder(tmp_path):
+    output = tmp_path / "r.html"
+    done = subprocess.run(["mean-image-report", str(ROOT / "sample_config.toml"), "--output",
+                           str(output), "-q"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert '<table id="ranking">' in output.read_text(encoding="utf-8")
