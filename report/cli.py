@@ -12,6 +12,7 @@ from . import __version__
 from .config import ConfigError, load_config
 from .discovery import InputError
 from .pipeline import NoImagesError, run
+from .site import build_site
 
 PROG = "mean-image-report"
 EXIT_FAILURE = 1
@@ -22,15 +23,17 @@ DESCRIPTION = """\
 Rank a folder of images by their squared distance to the collection's mean image, cut the
 ranking into distance-quantile clusters, and write one self-contained HTML report (with the
 ranking also as CSV and JSON beside it). The run is described by a TOML config; see the README
-for every key."""
+for every key. Several configs give several reports; with --site they become one folder ready
+for GitHub Pages, with an index page listing them."""
 
 EPILOG = """\
 exit status: 0 on success, 1 when the run fails (for example no usable image),
 2 for a bad config or bad arguments.
 
-example:
+examples:
   mean-image-report sample_config.toml
-  python -m report my.toml --input photos/ --output out/photos.html"""
+  python -m report my.toml --input photos/ --output out/photos.html
+  python -m report a.toml b.toml --site docs/"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", type=Path, metavar="CONFIG",
-                        help="the TOML config; paths inside it are relative to its folder")
+    parser.add_argument("configs", type=Path, metavar="CONFIG", nargs="+",
+                        help="a TOML config; paths inside it are relative to its folder")
     parser.add_argument("--input", type=Path, metavar="DIR",
                         help="image folder to use instead of the config's [input] path "
                              "(relative to the current directory)")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="report file to write instead of the config's [output] path "
                              "(relative to the current directory); the CSV and JSON go beside it")
+    parser.add_argument("--site", type=Path, metavar="DIR",
+                        help="write every report into DIR as a static site for GitHub Pages "
+                             "(overrides the configs' [output] site)")
     volume = parser.add_mutually_exclusive_group()
     volume.add_argument("-v", "--verbose", action="store_true",
                         help="also log each step and every passed-over file")
@@ -71,12 +77,32 @@ def _shown(path: Path) -> str:
     return os.path.normpath(path)
 
 
+def execute(args: argparse.Namespace, progress: bool) -> list[Path]:
+    """Run every config as asked and return the pages written."""
+    if len(args.configs) > 1 and (args.input or args.output):
+        raise ConfigError("--input and --output apply only when one config is given")
+    if args.site and args.output:
+        raise ConfigError("--output and --site do not go together: a site names its own pages")
+    configs = [load_config(path, args.input, args.output) for path in args.configs]
+
+    sites: dict[Path, list] = {}
+    written: list[Path] = []
+    for config in configs:
+        site = args.site or config.output.site
+        if site is None:
+            written.append(run(config, progress).report)
+        else:
+            sites.setdefault(Path(os.path.normpath(site)), []).append(config)
+    for folder, members in sites.items():
+        written.extend(build_site(members, folder, progress))
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     try:
-        config = load_config(args.config, args.input, args.output)
-        written = run(config, progress=not args.quiet and sys.stderr.isatty())
+        written = execute(args, progress=not args.quiet and sys.stderr.isatty())
     except (ConfigError, InputError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -92,6 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
     if not args.quiet:
-        print(f"Report written to {_shown(written.report)}")
-        print(f"Ranking written to {_shown(written.csv)} and {_shown(written.json)}")
+        for page in written:
+            print(f"Report written to {_shown(page)}")
     return 0

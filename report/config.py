@@ -11,6 +11,7 @@ from typing import Any
 
 MODES = ("L", "RGB")
 FITS = ("stretch", "pad", "crop")
+PLOTLY_DELIVERY = ("inline", "directory", "cdn")
 MAX_SIDE = 4096
 MAX_CLUSTERS = 100
 
@@ -19,7 +20,7 @@ _KEYS = {
     "input": ("path", "recursive", "include", "exclude", "hidden"),
     "preprocess": ("mode", "size", "fit", "background"),
     "clusters": ("count",),
-    "output": ("path", "thumbnail_size"),
+    "output": ("path", "thumbnail_size", "plotly_js", "site"),
 }
 _HEX_COLOUR = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
@@ -54,6 +55,8 @@ class PreprocessSettings:
 class OutputSettings:
     path: Path
     thumbnail_size: int = 96
+    plotly_js: str = "inline"
+    site: Path | None = None
 
     @property
     def csv_path(self) -> Path:
@@ -151,8 +154,8 @@ class _Reader:
 
 
 def _describe(value: Any) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "a list", dict: "a table"}
+    names = {bool: "a boolean", int: "a single whole number", float: "a decimal number",
+             str: "a string", list: "a list", dict: "a table"}
     return f"{names.get(type(value), type(value).__name__)} ({value!r})"
 
 
@@ -247,9 +250,14 @@ def load_config(
         output_path = base / output_text
         if output_path.suffix.lower() not in (".html", ".htm"):
             raise reader.error("path", f"must name an .html file, not {output_text!r}")
+    site_text = reader.get("site", str, None, "a folder path (a string)")
+    if site_text == "":
+        raise reader.error("site", "must not be empty")
     output = OutputSettings(
         path=output_path,
         thumbnail_size=reader.integer("thumbnail_size", 16, 512, 96),
+        plotly_js=reader.choice("plotly_js", PLOTLY_DELIVERY, "inline"),
+        site=None if site_text is None else base / site_text,
     )
 
     default_title = input_folder.name or input_folder.resolve().name or "images"

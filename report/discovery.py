@@ -128,6 +128,7 @@ class _Walker:
         for entry in entries:
             rel = prefix + display_name(entry.name)
             if is_hidden(entry.name, self.hidden):
+                log.debug("passed over %s: hidden or system file", rel)
                 found.ignored += 1
                 continue
             try:
@@ -151,10 +152,12 @@ class _Walker:
                 continue
 
             if not stat.S_ISREG(info.st_mode):
+                log.debug("passed over %s: not a regular file", rel)
                 found.ignored += 1
             elif not self.wanted(rel):
                 continue
             elif Path(entry.name).suffix.lower() in NON_IMAGE_SUFFIXES:
+                log.debug("passed over %s: its extension says it is not an image", rel)
                 found.non_images += 1
             elif key in self.seen_files:
                 log.debug("%s: same file as one already taken through another path", rel)

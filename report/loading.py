@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config import PreprocessSettings
 from .discovery import Candidate, Skipped
@@ -54,6 +55,7 @@ class LoadedSet:
     """Every usable image in input order, as one stacked array, and the files left out."""
 
     names: list[str]
+    paths: list[Path]
     pixels: np.ndarray
     thumbnails: list[Thumbnail]
     frames: list[int]
@@ -168,20 +170,23 @@ def load_images(
     width, height = settings.size
     shape = (height, width) if settings.mode == "L" else (height, width, 3)
     pixels = np.empty((len(candidates), *shape), dtype=np.uint8)
-    loaded = LoadedSet([], pixels, [], [], [])
+    loaded = LoadedSet([], [], pixels, [], [], [])
 
     bar = tqdm(candidates, desc="Decoding", unit="img", disable=not progress, leave=False)
-    for candidate in bar:
-        try:
-            decoded = decode(candidate.path, settings, thumbnail_size)
-        except DecodeError as exc:
-            log.warning("skipped %s: %s", candidate.rel, exc)
-            loaded.skipped.append(Skipped(candidate.rel, str(exc)))
-            continue
-        pixels[len(loaded.names)] = decoded.pixels
-        loaded.names.append(candidate.rel)
-        loaded.thumbnails.append(decoded.thumbnail)
-        loaded.frames.append(decoded.frames)
+    # Warnings go through tqdm while the bar is drawn, so they do not run into it.
+    with logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
+        for candidate in bar:
+            try:
+                decoded = decode(candidate.path, settings, thumbnail_size)
+            except DecodeError as exc:
+                log.warning("skipped %s: %s", candidate.rel, exc)
+                loaded.skipped.append(Skipped(candidate.rel, str(exc)))
+                continue
+            pixels[len(loaded.names)] = decoded.pixels
+            loaded.names.append(candidate.rel)
+            loaded.paths.append(candidate.path)
+            loaded.thumbnails.append(decoded.thumbnail)
+            loaded.frames.append(decoded.frames)
 
     loaded.pixels = pixels[: len(loaded.names)]
     return loaded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .analysis import Analysis
@@ -18,6 +19,7 @@ class Outcome:
     settings: dict[str, Any]
     version: str
     names: list[str]
+    paths: list[Path]
     thumbnails: list[Thumbnail]
     frames: list[int]
     analysis: Analysis

@@ -13,10 +13,15 @@ from .config import Config
 from .discovery import discover
 from .exports import ranking_csv, ranking_json
 from .loading import load_images
+from .links import original_hrefs, relative_href
 from .outcome import Outcome
-from .render import render_report
+from .render import PLOTLY_FILE, Page, plotly_js, render_report
 
 log = logging.getLogger(__name__)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 class NoImagesError(RuntimeError):
@@ -34,27 +39,29 @@ def compute(config: Config, progress: bool = False) -> Outcome:
     """Find and decode the images and run the analysis; nothing is written."""
     found = discover(config.input.folder, config.input.recursive, config.input.include,
                      config.input.exclude, config.input.hidden)
-    log.info("found %d candidate files in %s", len(found.candidates), config.input.path)
+    log.info("found %s to try in %s", plural(len(found.candidates), "file"),
+             config.input.path)
     if found.ignored or found.non_images:
-        log.info("passed over %d hidden or system files and %d non-image files",
-                 found.ignored, found.non_images)
+        log.info("passed over %s and %s", plural(found.ignored, "hidden or system file"),
+                 plural(found.non_images, "non-image file"))
 
     loaded = load_images(found.candidates, config.preprocess, config.output.thumbnail_size,
                          progress=progress)
     skipped = found.skipped + loaded.skipped
     if not loaded.names:
-        detail = f"; {len(skipped)} files could not be read" if skipped else ""
+        detail = f"; {plural(len(skipped), 'file')} could not be read" if skipped else ""
         if found.non_images or found.ignored:
-            detail += (f"; passed over {found.non_images} non-image and {found.ignored}"
-                       " hidden or system files")
+            detail += (f"; passed over {plural(found.non_images, 'non-image file')} and "
+                       f"{plural(found.ignored, 'hidden or system file')}")
         raise NoImagesError(f"no usable images found in {config.input.path}{detail}")
-    log.info("decoded %d images, skipped %d", len(loaded.names), len(skipped))
+    log.info("decoded %s, skipped %d", plural(len(loaded.names), "image"), len(skipped))
 
     return Outcome(
         title=config.title,
         settings=config.settings(),
         version=__version__,
         names=loaded.names,
+        paths=loaded.paths,
         thumbnails=loaded.thumbnails,
         frames=loaded.frames,
         analysis=analyse(loaded.pixels, loaded.names, config.cluster_count),
@@ -64,13 +71,31 @@ def compute(config: Config, progress: bool = False) -> Outcome:
     )
 
 
+def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Path]
+               ) -> dict[Path, bytes]:
+    """The report page and its CSV and JSON, as bytes keyed by where they go."""
+    folder = report.parent
+    csv_path, json_path = report.with_suffix(".csv"), report.with_suffix(".json")
+    page = Page(
+        plotly_js=plotly,
+        originals=original_hrefs(outcome.paths, folder, link_roots),
+        csv_href=relative_href(csv_path, folder),
+        json_href=relative_href(json_path, folder),
+    )
+    return {
+        report: render_report(outcome, page).encode("utf-8"),
+        csv_path: ranking_csv(outcome),
+        json_path: ranking_json(outcome),
+    }
+
+
 def run(config: Config, progress: bool = False) -> Written:
     """Compute the outcome and write the report, CSV and JSON, all or none of them."""
     outcome = compute(config, progress)
     output = config.output
-    write_atomically({
-        output.path: render_report(outcome).encode("utf-8"),
-        output.csv_path: ranking_csv(outcome),
-        output.json_path: ranking_json(outcome),
-    })
+    roots = [config.source.parent, Path.cwd()]
+    files = page_files(outcome, output.path, output.plotly_js, roots)
+    if output.plotly_js == "directory":
+        files[output.path.with_name(PLOTLY_FILE)] = plotly_js().encode("utf-8")
+    write_atomically(files)
     return Written(output.path, output.csv_path, output.json_path)

@@ -6,6 +6,8 @@ import base64
 import hashlib
 import io
 import json
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +24,19 @@ from .outcome import Outcome
 TEMPLATE = "report.html.j2"
 MAX_HISTOGRAM_BINS = 80
 MEAN_IMAGE_DISPLAY = 300
+PLOTLY_FILE = "plotly.min.js"
+PLOTLY_CDN = "https://cdn.plot.ly/plotly-{version}.min.js"
+
+
+@dataclass(frozen=True)
+class Page:
+    """How one page is delivered: where plotly.js comes from and what it links to."""
+
+    plotly_js: str = "inline"
+    plotly_href: str = PLOTLY_FILE
+    originals: list[str | None] | None = None
+    csv_href: str | None = None
+    json_href: str | None = None
 
 
 def template_folder() -> Path:
@@ -49,9 +64,26 @@ def environment() -> jinja2.Environment:
 
 @lru_cache(maxsize=1)
 def plotly_js() -> str:
-    """The plotly.js bundle that the plotly package ships, for inlining."""
-    bundle = resources.files("plotly") / "package_data" / "plotly.min.js"
+    """The plotly.js bundle that the plotly package ships, for inlining or copying."""
+    bundle = resources.files("plotly") / "package_data" / PLOTLY_FILE
     return bundle.read_text(encoding="utf-8")
+
+
+def plotly_version() -> str:
+    """The bundle's own version, read from its header, for the matching CDN address."""
+    found = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", plotly_js()[:500])
+    if not found:
+        raise RuntimeError("cannot tell the version of the bundled plotly.js")
+    return found.group(1)
+
+
+def plotly_script(page: Page) -> dict[str, str]:
+    """What the template needs to load plotly.js in the chosen way."""
+    if page.plotly_js == "inline":
+        return {"code": plotly_js()}
+    if page.plotly_js == "cdn":
+        return {"src": PLOTLY_CDN.format(version=plotly_version())}
+    return {"src": page.plotly_href}
 
 
 def format_distance(value: float | None) -> str:
@@ -136,7 +168,7 @@ def histogram_figure(distances: np.ndarray, edges: np.ndarray) -> dict[str, Any]
     }
 
 
-def report_context(outcome: Outcome) -> dict[str, Any]:
+def report_context(outcome: Outcome, page: Page) -> dict[str, Any]:
     """Everything the template shows, computed here so the template only lays it out."""
     analysis = outcome.analysis
     height, width = analysis.mean_image.shape[:2]
@@ -146,6 +178,7 @@ def report_context(outcome: Outcome) -> dict[str, Any]:
          "height": t.height}
         for t in outcome.thumbnails
     ]
+    originals = page.originals or [None] * len(outcome.names)
     rows = [
         {
             "rank": position + 1,
@@ -154,6 +187,7 @@ def report_context(outcome: Outcome) -> dict[str, Any]:
             "anchor": image_anchor(outcome.names[index]),
             "distance": float(analysis.distances[index]),
             "cluster": int(analysis.clusters[index]),
+            "href": originals[index],
         }
         for position, index in enumerate(analysis.order)
     ]
@@ -184,10 +218,12 @@ def report_context(outcome: Outcome) -> dict[str, Any]:
         "clusters": clusters,
         "edges": [float(edge) for edge in analysis.edges],
         "histogram": histogram_figure(analysis.distances, analysis.edges),
-        "plotly_js": plotly_js(),
+        "plotly": plotly_script(page),
+        "csv_href": page.csv_href,
+        "json_href": page.json_href,
     }
 
 
-def render_report(outcome: Outcome) -> str:
-    """The whole self-contained page as text."""
-    return environment().get_template(TEMPLATE).render(report_context(outcome))
+def render_report(outcome: Outcome, page: Page = Page()) -> str:
+    """The whole page as text; self-contained unless ``page`` asks for plotly.js elsewhere."""
+    return environment().get_template(TEMPLATE).render(report_context(outcome, page))

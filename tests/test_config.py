@@ -76,7 +76,7 @@ def test_command_line_overrides_are_relative_to_the_current_folder(tmp_path):
 @pytest.mark.parametrize("text,fragments", [
     ('[input]\npath = "i"\nrecursve = true\n', ["[input] recursve", "did you mean 'recursive'"]),
     ('[input]\n', ["[input] path", "required"]),
-    ('[input]\npath = 3\n', ["[input] path", "a number"]),
+    ('[input]\npath = 3\n', ["[input] path", "not a single whole number (3)"]),
     ('[input]\npath = "i"\n[preprocess]\nmode = "CMYK"\n', ["[preprocess] mode", '"L" or "RGB"']),
     ('[input]\npath = "i"\n[preprocess]\nsize = [100]\n', ["[preprocess] size", "[width, height]"]),
     ('[input]\npath = "i"\n[preprocess]\nsize = [0, 10]\n', ["[preprocess] size"]),

@@ -106,7 +106,7 @@ def test_entry_points_run(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).parents[1])}
     done = subprocess.run(
         [sys.executable, "-m", "report", str(ROOT / "sample_config.toml"), "--output",
-         str(output)], capture_output=True, text=True, cwd=tmp_path, env=env)
+         "r.html"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "Report written to r.html" in done.stdout
     assert output.exists()
@@ -243,3 +243,46 @@ def test_console_script_runs_from_another_folder(tmp_path):
                            str(output), "-q"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert '<table id="ranking">' in output.read_text(encoding="utf-8")
+
+
+def test_input_and_output_need_a_single_config(tmp_path, capsys):
+    make_images(tmp_path / "pics", {"a.png": 0, "b.png": 255})
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "pics"\n')
+
+    assert run_cli(config, config, "--output", tmp_path / "x.html") == 2
+    assert "only when one config is given" in capsys.readouterr().err
+    assert run_cli(config, "--site", tmp_path / "site", "--output", tmp_path / "x.html") == 2
+    assert not (tmp_path / "x.html").exists() and not (tmp_path / "site").exists()
+
+
+def test_site_page_names_are_safe_for_pages(tmp_path):
+    from report.config import load_config
+    from report.site import safe_page_names
+
+    configs = []
+    for name in ("_Hidden", "Trip Photos", "trip photos", "index", ".dot", "Ünï"):
+        path = tmp_path / f"{name}.toml"
+        path.write_text('[input]\npath = "pics"\n', encoding="utf-8")
+        configs.append(load_config(path))
+
+    names = safe_page_names(configs)
+
+    assert names == ["hidden", "trip-photos", "trip-photos-2", "index-report", "dot", "uni"]
+    assert len({n.lower() for n in names}) == len(names)
+    assert not any(n.startswith(("_", ".")) for n in names)
+
+
+def test_config_site_key_writes_a_site(tmp_path):
+    make_images(tmp_path / "pics", {"a.png": 0, "b.png": 255, "c.png": 90})
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "pics"\n[output]\nsite = "public"\n')
+
+    assert run_cli(config, "-q") == 0
+
+    site = tmp_path / "public"
+    assert sorted(p.name for p in site.iterdir()) == [
+        ".nojekyll", "index.csv", "index.html", "index.json", "plotly.min.js"]
+    text = (site / "index.html").read_text(encoding="utf-8")
+    assert '<script src="plotly.min.js"' in text
+    assert 'href="./index.csv"' in text
