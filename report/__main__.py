@@ -2,6 +2,9 @@
 
 import sys
 
-from .cli import main
+try:
+    from .cli import main
+except KeyboardInterrupt:  # interrupted while the libraries were still loading
+    sys.exit(130)
 
 sys.exit(main())

@@ -1,10 +1,19 @@
-"""Write files so that a reader only ever sees the old version or the complete new one."""
+"""Write a set of files so that readers see either the old set or the complete new one.
+
+Each file goes to a temporary name beside its target first. Only when all are complete are
+they renamed into place, under a lock on the folder so that two runs cannot interleave; if a
+rename fails, the files already replaced get their previous versions back.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 
 def _default_mode() -> int:
@@ -14,20 +23,99 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+def _as_target_error(exc: OSError, target: Path) -> OSError:
+    """The same error, naming the file the user asked for rather than a temporary one."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(target))
+
+
 def _stage(target: Path, data: bytes) -> str:
     """Write ``data`` to a new temporary file beside ``target`` and return its name."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                         dir=target.parent)
+    except OSError as exc:
+        raise _as_target_error(exc, target) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp_name, _default_mode())
-    except BaseException:
+    except BaseException as exc:
         os.unlink(temp_name)
+        if isinstance(exc, OSError):
+            raise _as_target_error(exc, target) from None
         raise
     return temp_name
+
+
+@contextlib.contextmanager
+def _folder_locks(folders: list[Path]) -> Iterator[None]:
+    """Hold an exclusive lock on each folder (in a fixed order, so runs cannot deadlock)."""
+    with contextlib.ExitStack() as stack:
+        for folder in sorted(set(folders)):
+            fd = os.open(folder, os.O_RDONLY)
+            stack.callback(os.close, fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+
+
+def _keep_previous(target: Path) -> str:
+    """Keep the current version of ``target`` under a second name, to restore on failure."""
+    backup = str(target.with_name(f".{target.name}.{os.getpid()}.old"))
+    if os.path.lexists(backup):
+        os.unlink(backup)
+    try:
+        os.link(target, backup)
+    except OSError:
+        shutil.copy2(target, backup)  # file systems without hard links
+    return backup
+
+
+def _swap_in(staged: list[tuple[str, Path]]) -> None:
+    """Rename every staged file onto its target; on failure put the old targets back."""
+    done: list[tuple[Path, str | None]] = []
+    try:
+        for temp_name, target in staged:
+            if target.is_dir():
+                raise IsADirectoryError(21, "is a folder, not a file", str(target))
+            backup = _keep_previous(target) if target.exists() else None
+            done.append((target, backup))
+            try:
+                os.replace(temp_name, target)
+            except OSError as exc:
+                done.pop()
+                if backup:
+                    os.unlink(backup)
+                raise _as_target_error(exc, target) from None
+    except BaseException:
+        for target, backup in reversed(done):
+            if backup:
+                os.replace(backup, target)
+            else:
+                os.unlink(target)
+        raise
+    for _, backup in done:
+        if backup:
+            os.unlink(backup)
+
+
+def check_writable(target: Path) -> None:
+    """Fail early, naming ``target``, when it could not be written, before any work is done."""
+    if "\0" in str(target):
+        raise OSError(22, "a path cannot contain a NUL character", repr(str(target)))
+    if target.is_dir():
+        raise IsADirectoryError(21, "is a folder, not a file", str(target))
+    folder = target.parent
+    while not folder.exists():
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(20, "cannot hold files: it is not a folder", str(folder))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(13, "no permission to write there", str(folder))
 
 
 def write_atomically(files: dict[Path, bytes]) -> None:
@@ -39,10 +127,9 @@ def write_atomically(files: dict[Path, bytes]) -> None:
     try:
         for target, data in files.items():
             staged.append((_stage(target, data), target))
-        for temp_name, target in staged:
-            os.replace(temp_name, target)
-    except BaseException:
+        with _folder_locks([target.parent for target in files]):
+            _swap_in(staged)
+    finally:
         for temp_name, _ in staged:
             if os.path.exists(temp_name):
                 os.unlink(temp_name)
-        raise

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, load_config
-from .discovery import InputError
+from .discovery import InputError, printable
 from .pipeline import NoImagesError, run
 from .site import build_site
 
@@ -28,7 +28,7 @@ for GitHub Pages, with an index page listing them."""
 
 EPILOG = """\
 exit status: 0 on success, 1 when the run fails (for example no usable image),
-2 for a bad config or bad arguments.
+2 for a bad config or bad arguments, 130 when interrupted (nothing is changed then).
 
 examples:
   mean-image-report sample_config.toml
@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written = execute(args, progress=not args.quiet and sys.stderr.isatty())
     except (ConfigError, InputError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except NoImagesError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
+        where = f": {printable(str(exc.filename))}" if exc.filename else ""
         print(f"{PROG}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

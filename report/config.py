@@ -120,6 +120,7 @@ class _Reader:
     def error(self, key: str | None, message: str) -> ConfigError:
         where = f"[{self.section}]" if self.section else "top level"
         if key is not None:
+            key = key if key.isprintable() else repr(key)
             where = f"{where} {key}" if self.section else key
         return ConfigError(f"{self.source}: {where} {message}")
 
@@ -130,6 +131,12 @@ class _Reader:
         # bool is a subclass of int in Python but never a valid count or size here.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.error(key, f"must be {allowed}, not {_describe(value)}")
+        return value
+
+    def path(self, key: str, default: str | None, what: str) -> str | None:
+        value = self.get(key, str, default, f"{what} (a string)")
+        if value is not None and (value == "" or "\0" in value):
+            raise self.error(key, f"must be {what}, not {value!r}")
         return value
 
     def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -192,7 +199,8 @@ def load_config(
     """
     source = Path(path)
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark, as some Windows editors write, is not an error.
+        data = tomllib.loads(source.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{source}: config file not found") from None
     except IsADirectoryError:
@@ -217,9 +225,7 @@ def load_config(
     else:
         if "path" not in reader.table:
             raise reader.error("path", "is required: the folder of images to read")
-        input_text = reader.get("path", str, None, "a folder path (a string)")
-        if not input_text:
-            raise reader.error("path", "must not be empty")
+        input_text = reader.path("path", None, "a folder path")
         input_folder = base / input_text
     inputs = InputSettings(
         path=input_text,
@@ -246,13 +252,11 @@ def load_config(
         if output_path.suffix.lower() not in (".html", ".htm"):
             raise ConfigError(f"--output {output_path}: must name an .html file")
     else:
-        output_text = reader.get("path", str, "out/report.html", "a file path (a string)")
+        output_text = reader.path("path", "out/report.html", "a file path")
         output_path = base / output_text
         if output_path.suffix.lower() not in (".html", ".htm"):
             raise reader.error("path", f"must name an .html file, not {output_text!r}")
-    site_text = reader.get("site", str, None, "a folder path (a string)")
-    if site_text == "":
-        raise reader.error("site", "must not be empty")
+    site_text = reader.path("site", None, "a folder path")
     output = OutputSettings(
         path=output_path,
         thumbnail_size=reader.integer("thumbnail_size", 16, 512, 96),

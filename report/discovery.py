@@ -8,6 +8,7 @@ import stat
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,15 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class Candidate:
-    """A file to try: how the report names it, and where to open it."""
+    """A file to try: how the report names it, where to open it, and its exact relative path.
+
+    ``rel`` is for people (undecodable bytes shown as U+FFFD); ``key`` keeps those bytes, so two
+    files whose names differ only there still sort and link apart.
+    """
 
     rel: str
     path: Path
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,13 @@ class Discovery:
 def display_name(name: str) -> str:
     """A file name as text: bytes that are not UTF-8 become replacement characters."""
     return os.fsencode(name).decode("utf-8", errors="replace")
+
+
+def printable(text: str) -> str:
+    """Text safe to write to a terminal: control characters shown as escapes, not obeyed."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def is_hidden(name: str, include_dotfiles: bool) -> bool:
@@ -86,11 +99,13 @@ def discover(
     try:
         info = folder.stat()
     except FileNotFoundError:
-        raise InputError(f"input folder not found: {folder}") from None
-    except OSError as exc:
-        raise InputError(f"input folder cannot be read: {folder} ({exc.strerror})") from None
+        raise InputError(f"input folder not found: {printable(str(folder))}") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"input folder cannot be read: {printable(str(folder))} ({reason})"
+                         ) from None
     if not stat.S_ISDIR(info.st_mode):
-        raise InputError(f"input is not a folder: {folder}")
+        raise InputError(f"input is not a folder: {printable(str(folder))}")
 
     walker = _Walker(recursive, include, exclude, hidden)
     walker.walk(folder, "", [(info.st_dev, info.st_ino)])
@@ -98,7 +113,10 @@ def discover(
 
 
 class _Walker:
-    """Depth-first walk that remembers which folders and files it has already taken."""
+    """Depth-first walk that remembers which folders and files it has already taken.
+
+    The walk keeps its own stack rather than recursing, so any depth of folders is fine.
+    """
 
     def __init__(self, recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...],
                  hidden: bool):
@@ -114,53 +132,73 @@ class _Walker:
         included = any(fnmatchcase(rel, pattern) for pattern in self.include)
         return included and not any(fnmatchcase(rel, pattern) for pattern in self.exclude)
 
-    def walk(self, folder: Path, prefix: str, ancestors: list[tuple[int, int]]) -> None:
-        found = self.found
-        self.seen_dirs.add(ancestors[-1])
+    def listing(self, folder: Path, prefix: str) -> Iterator[os.DirEntry]:
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: os.fsencode(e.name))
         except OSError as exc:
             reason = f"folder cannot be read: {exc.strerror}"
-            found.skipped.append(Skipped(prefix or ".", reason))
-            return
+            self.found.skipped.append(Skipped(display_name(prefix) or ".", reason))
+            entries = []
+        return iter(entries)
 
-        for entry in entries:
-            rel = prefix + display_name(entry.name)
-            if is_hidden(entry.name, self.hidden):
-                log.debug("passed over %s: hidden or system file", rel)
-                found.ignored += 1
+    def walk(self, folder: Path, prefix: str, ancestors: list[tuple[int, int]]) -> None:
+        self.seen_dirs.add(ancestors[-1])
+        stack = [(self.listing(folder, prefix), prefix, ancestors)]
+        while stack:
+            entries, prefix, ancestors = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
                 continue
-            try:
-                info = entry.stat(follow_symlinks=True)
-            except OSError as exc:
-                reason = "broken symbolic link" if entry.is_symlink() else exc.strerror
-                found.skipped.append(Skipped(rel, f"cannot be read: {reason}"))
-                continue
-            key = (info.st_dev, info.st_ino)
+            key = prefix + entry.name
+            folder_key = self.visit(entry, key, ancestors)
+            if folder_key is not None:
+                self.seen_dirs.add(folder_key)
+                stack.append((self.listing(Path(entry.path), key + "/"), key + "/",
+                              ancestors + [folder_key]))
 
-            if stat.S_ISDIR(info.st_mode):
-                if not self.recursive:
-                    continue
-                if key in ancestors:
-                    reason = "symbolic link loop: leads back to a folder that holds it"
-                    found.skipped.append(Skipped(rel, reason))
-                elif key in self.seen_dirs:
-                    log.debug("%s: folder already walked through another path", rel)
-                else:
-                    self.walk(Path(entry.path), rel + "/", ancestors + [key])
-                continue
+    def visit(self, entry: os.DirEntry, key: str, ancestors: list[tuple[int, int]]
+              ) -> tuple[int, int] | None:
+        """Sort one entry; return its identity when it is a folder to walk into."""
+        found = self.found
+        rel = display_name(key)
+        if is_hidden(entry.name, self.hidden):
+            log.debug("passed over %s: hidden or system file", printable(rel))
+            found.ignored += 1
+            return None
+        try:
+            info = entry.stat(follow_symlinks=True)
+        except OSError as exc:
+            reason = "broken symbolic link" if entry.is_symlink() else exc.strerror
+            found.skipped.append(Skipped(rel, f"cannot be read: {reason}"))
+            return None
+        identity = (info.st_dev, info.st_ino)
 
-            if not stat.S_ISREG(info.st_mode):
-                log.debug("passed over %s: not a regular file", rel)
-                found.ignored += 1
-            elif not self.wanted(rel):
-                continue
-            elif Path(entry.name).suffix.lower() in NON_IMAGE_SUFFIXES:
-                log.debug("passed over %s: its extension says it is not an image", rel)
-                found.non_images += 1
-            elif key in self.seen_files:
-                log.debug("%s: same file as one already taken through another path", rel)
+        if stat.S_ISDIR(info.st_mode):
+            if not self.recursive:
+                return None
+            if identity in ancestors:
+                reason = "symbolic link loop: leads back to a folder that holds it"
+                found.skipped.append(Skipped(rel, reason))
+            elif identity in self.seen_dirs:
+                log.debug("%s: folder already walked through another path", printable(rel))
             else:
-                self.seen_files.add(key)
-                found.candidates.append(Candidate(rel, Path(entry.path)))
+                return identity
+            return None
+
+        if not stat.S_ISREG(info.st_mode):
+            log.debug("passed over %s: not a regular file", printable(rel))
+            found.ignored += 1
+        elif not self.wanted(rel):
+            pass
+        elif Path(entry.name).suffix.lower() in NON_IMAGE_SUFFIXES:
+            log.debug("passed over %s: its extension says it is not an image", printable(rel))
+            found.non_images += 1
+        elif identity in self.seen_files:
+            log.debug("%s: same file as one already taken through another path",
+                      printable(rel))
+        else:
+            self.seen_files.add(identity)
+            found.candidates.append(Candidate(rel, Path(entry.path), key))
+        return None

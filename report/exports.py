@@ -10,13 +10,15 @@ from typing import Any
 from .outcome import Outcome
 
 SCHEMA_VERSION = 1
-# Cells starting with these are run as formulas by spreadsheet programs.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Cells starting with these are run as formulas by spreadsheet programs. A cell that already
+# starts with an apostrophe is guarded too, so removing one leading apostrophe always restores
+# the exact name.
+_GUARDED_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 def guard_cell(text: str) -> str:
     """Prefix an apostrophe to text a spreadsheet would otherwise read as a formula."""
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+    return "'" + text if text.startswith(_GUARDED_PREFIXES) else text
 
 
 def records(outcome: Outcome) -> list[dict[str, Any]]:
@@ -36,7 +38,8 @@ def records(outcome: Outcome) -> list[dict[str, Any]]:
 def ranking_csv(outcome: Outcome) -> bytes:
     """The ranking with header ``rank,path,distance,cluster``; paths guarded and quoted."""
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF line ends (RFC 4180) make the writer quote any cell holding a lone CR as well.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["rank", "path", "distance", "cluster"])
     for record in records(outcome):
         writer.writerow([record["rank"], guard_cell(record["path"]),

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config import PreprocessSettings
-from .discovery import Candidate, Skipped
+from .discovery import Candidate, Skipped, printable
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class LoadedSet:
     """Every usable image in input order, as one stacked array, and the files left out."""
 
     names: list[str]
+    keys: list[str]
     paths: list[Path]
     pixels: np.ndarray
     thumbnails: list[Thumbnail]
@@ -63,16 +64,41 @@ class LoadedSet:
 
 
 def to_eight_bit(image: Image.Image) -> Image.Image:
-    """Bring 16-bit and 32-bit single-channel data to 8 bits by scaling, never by clipping."""
-    if image.mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image).astype(np.uint32)
-        return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L")
-    if image.mode not in ("I", "F"):
+    """Bring 16-bit, 32-bit and float single-channel data to 8 bits by scaling, not clipping.
+
+    A transparent value recorded in the file becomes an alpha channel, so it still composites.
+    """
+    if image.mode not in _SIXTEEN_BIT_MODES and image.mode not in ("I", "F"):
         return image
 
-    values = np.asarray(image, dtype=np.float64)
-    low, high = float(values.min()), float(values.max())
-    if low >= 0 and high <= 255:
+    values = np.asarray(image)
+    if image.mode in _SIXTEEN_BIT_MODES:
+        scaled = (values.astype(np.uint32) * 255 + 32767) // 65535
+    else:
+        scaled = _scale_wide(values.astype(np.float64), unit_range=image.mode == "F")
+    gray = Image.fromarray(scaled.astype(np.uint8), "L")
+
+    transparent = image.info.get("transparency")
+    if isinstance(transparent, (int, float)):
+        alpha = Image.fromarray(np.where(values == transparent, 0, 255).astype(np.uint8), "L")
+        gray = Image.merge("LA", (gray, alpha))
+    return gray
+
+
+def _scale_wide(values: np.ndarray, unit_range: bool) -> np.ndarray:
+    """Map 32-bit or float samples onto 0-255 by the range their values evidently use.
+
+    Float images within 0-1 are taken as 0-1 data; otherwise the range decides: 8-bit,
+    16-bit, or the data's own minimum to maximum. Non-finite values are clamped.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros(values.shape)
+    low, high = float(finite.min()), float(finite.max())
+    values = np.clip(np.nan_to_num(values, nan=low, posinf=high, neginf=low), low, high)
+    if unit_range and low >= 0 and high <= 1:
+        scaled = values * 255
+    elif low >= 0 and high <= 255:
         scaled = values
     elif low >= 0 and high <= 65535:
         scaled = values * (255 / 65535)
@@ -80,7 +106,7 @@ def to_eight_bit(image: Image.Image) -> Image.Image:
         scaled = (values - low) * (255 / (high - low))
     else:
         scaled = np.zeros_like(values)
-    return Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
+    return np.rint(scaled)
 
 
 def flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -130,8 +156,10 @@ def decode(path: Path, settings: PreprocessSettings, thumbnail_size: int) -> Dec
     """Decode one file and preprocess it; raise :class:`DecodeError` if it cannot be used."""
     try:
         with warnings.catch_warnings():
-            # Pillow warns about palette transparency that flatten() handles on purpose.
+            # Pillow warns about palette transparency that flatten() handles on purpose, and
+            # about large images, which are decoded all the same up to its hard limit.
             warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 frames = getattr(opened, "n_frames", 1)
                 opened.load()
@@ -141,7 +169,9 @@ def decode(path: Path, settings: PreprocessSettings, thumbnail_size: int) -> Dec
         raise DecodeError("not a recognised image format") from None
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"too many pixels to decode safely ({exc})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except MemoryError:
+        raise DecodeError("too large to decode in the memory available") from None
+    except Exception as exc:  # noqa: BLE001 - image plugins raise many kinds; any one skips the file
         raise DecodeError(_describe_failure(exc)) from None
 
     thumbnail = make_thumbnail(image, thumbnail_size)
@@ -170,7 +200,7 @@ def load_images(
     width, height = settings.size
     shape = (height, width) if settings.mode == "L" else (height, width, 3)
     pixels = np.empty((len(candidates), *shape), dtype=np.uint8)
-    loaded = LoadedSet([], [], pixels, [], [], [])
+    loaded = LoadedSet([], [], [], pixels, [], [], [])
 
     bar = tqdm(candidates, desc="Decoding", unit="img", disable=not progress, leave=False)
     # Warnings go through tqdm while the bar is drawn, so they do not run into it.
@@ -179,11 +209,12 @@ def load_images(
             try:
                 decoded = decode(candidate.path, settings, thumbnail_size)
             except DecodeError as exc:
-                log.warning("skipped %s: %s", candidate.rel, exc)
+                log.warning("skipped %s: %s", printable(candidate.rel), exc)
                 loaded.skipped.append(Skipped(candidate.rel, str(exc)))
                 continue
             pixels[len(loaded.names)] = decoded.pixels
             loaded.names.append(candidate.rel)
+            loaded.keys.append(candidate.key or candidate.rel)
             loaded.paths.append(candidate.path)
             loaded.thumbnails.append(decoded.thumbnail)
             loaded.frames.append(decoded.frames)

@@ -19,6 +19,7 @@ class Outcome:
     settings: dict[str, Any]
     version: str
     names: list[str]
+    keys: list[str]
     paths: list[Path]
     thumbnails: list[Thumbnail]
     frames: list[int]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from . import __version__
 from .analysis import analyse
-from .atomic import write_atomically
+from .atomic import check_writable, write_atomically
 from .config import Config
-from .discovery import discover
+from .discovery import discover, printable
 from .exports import ranking_csv, ranking_json
 from .loading import load_images
 from .links import original_hrefs, relative_href
@@ -37,6 +37,9 @@ class Written:
 
 def compute(config: Config, progress: bool = False) -> Outcome:
     """Find and decode the images and run the analysis; nothing is written."""
+    if Path(config.input.path).is_absolute():
+        log.warning("the input path %s is absolute and is shown as it is in the report; give "
+                    "a relative path in reports you publish", printable(config.input.path))
     found = discover(config.input.folder, config.input.recursive, config.input.include,
                      config.input.exclude, config.input.hidden)
     log.info("found %s to try in %s", plural(len(found.candidates), "file"),
@@ -61,10 +64,11 @@ def compute(config: Config, progress: bool = False) -> Outcome:
         settings=config.settings(),
         version=__version__,
         names=loaded.names,
+        keys=loaded.keys,
         paths=loaded.paths,
         thumbnails=loaded.thumbnails,
         frames=loaded.frames,
-        analysis=analyse(loaded.pixels, loaded.names, config.cluster_count),
+        analysis=analyse(loaded.pixels, loaded.keys, config.cluster_count),
         skipped=sorted(skipped, key=lambda s: s.rel),
         ignored=found.ignored,
         non_images=found.non_images,
@@ -91,8 +95,10 @@ def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Pat
 
 def run(config: Config, progress: bool = False) -> Written:
     """Compute the outcome and write the report, CSV and JSON, all or none of them."""
-    outcome = compute(config, progress)
     output = config.output
+    for target in (output.path, output.csv_path, output.json_path):
+        check_writable(target)
+    outcome = compute(config, progress)
     roots = [config.source.parent, Path.cwd()]
     files = page_files(outcome, output.path, output.plotly_js, roots)
     if output.plotly_js == "directory":

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -112,9 +113,9 @@ def png_data_uri(pixels: np.ndarray) -> str:
     return data_uri(buffer.getvalue(), "image/png")
 
 
-def image_anchor(name: str) -> str:
-    """An element id for an image that depends on its path alone, so links survive reruns."""
-    return "img-" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+def image_anchor(key: str) -> str:
+    """An element id for an image that depends on its exact path alone, so links survive reruns."""
+    return "img-" + hashlib.sha1(os.fsencode(key)).hexdigest()[:12]
 
 
 def histogram_figure(distances: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
@@ -184,7 +185,7 @@ def report_context(outcome: Outcome, page: Page) -> dict[str, Any]:
             "rank": position + 1,
             "index": int(index),
             "name": outcome.names[index],
-            "anchor": image_anchor(outcome.names[index]),
+            "anchor": image_anchor(outcome.keys[index]),
             "distance": float(analysis.distances[index]),
             "cluster": int(analysis.clusters[index]),
             "href": originals[index],

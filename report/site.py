@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_atomically
+from .atomic import check_writable, write_atomically
 from .config import Config
 from .links import relative_href
 from .outcome import Outcome
@@ -64,6 +64,7 @@ def build_site(configs: list[Config], folder: Path, progress: bool = False) -> l
     report could be computed. Returns the pages written, the index first.
     """
     names = [INDEX] if len(configs) == 1 else safe_page_names(configs)
+    check_writable(folder / f"{INDEX}.html")
     outcomes: list[Outcome] = [compute(config, progress) for config in configs]
 
     files: dict[Path, bytes] = {}

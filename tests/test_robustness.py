@@ -1,0 +1,171 @@
+"""Hostile inputs beyond the shared cases: odd files, odd names, failed and concurrent writes."""
+
+import csv
+import os
+import struct
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from report.atomic import write_atomically
+from report.cli import main
+from report.config import PreprocessSettings, load_config
+from report.loading import decode
+
+
+def pictures(folder, count=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.new("L", (10, 10), 40 * i).save(folder / f"p{i}.png")
+    return folder
+
+
+def config_for(tmp_path, text='[input]\npath = "pics"\n[output]\npath = "out/r.html"\n'):
+    path = tmp_path / "run.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_failed_write_leaves_every_previous_output(tmp_path, capsys):
+    pictures(tmp_path / "pics")
+    config = config_for(tmp_path)
+    assert main([str(config), "-q"]) == 0
+    out = tmp_path / "out"
+    before = {name: (out / name).read_bytes() for name in ("r.html", "r.json")}
+    (out / "r.csv").unlink()
+    (out / "r.csv").mkdir()
+    Image.new("L", (10, 10), 250).save(tmp_path / "pics" / "new.png")
+
+    assert main([str(config), "-q"]) == 1
+
+    assert "r.csv" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in out.iterdir()) == ["r.csv", "r.html", "r.json"]
+
+
+def test_a_rename_that_fails_midway_is_rolled_back(tmp_path, monkeypatch):
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    write_atomically({first: b"old a", second: b"old b"})
+    real_replace = os.replace
+
+    def failing_replace(source, target):
+        if str(target) == str(second):
+            raise OSError(28, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError) as caught:
+        write_atomically({first: b"new a", second: b"new b"})
+    monkeypatch.undo()
+
+    assert caught.value.filename == str(second)
+    assert (first.read_bytes(), second.read_bytes()) == (b"old a", b"old b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_concurrent_writers_never_mix_their_files(tmp_path):
+    targets = [tmp_path / name for name in ("r.html", "r.csv", "r.json")]
+
+    def writer(tag, round_number):
+        stamp = f"{tag}{round_number}".encode()
+        write_atomically({target: stamp for target in targets})
+
+    for round_number in range(30):
+        threads = [threading.Thread(target=writer, args=(tag, round_number)) for tag in "AB"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len({target.read_bytes() for target in targets}) == 1
+
+
+def test_csv_round_trips_carriage_returns_and_apostrophes(tmp_path):
+    names = ["a\rb.png", "\rstart.png", "'quoted.png", "''double.png", "=sum.png"]
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for value, name in enumerate(names):
+        Image.new("L", (8, 8), value * 40).save(folder / name, format="PNG")
+    assert main([str(config_for(tmp_path)), "-q"]) == 0
+
+    with open(tmp_path / "out" / "r.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    unguarded = [r["path"][1:] if r["path"][:1] == "'" else r["path"] for r in rows]
+
+    assert len(rows) == len(names)
+    assert sorted(unguarded) == sorted(names)
+
+
+def test_config_with_byte_order_mark_and_bad_paths(tmp_path):
+    pictures(tmp_path / "pics")
+    config = tmp_path / "bom.toml"
+    config.write_bytes(b'\xef\xbb\xbf[input]\npath = "pics"\n')
+    assert load_config(config).input.path == "pics"
+
+    config.write_text('[input]\npath = "pi\\u0000cs"\n', encoding="utf-8")
+    assert main([str(config), "-q"]) == 2
+    assert main([str(config_for(tmp_path)), "--output", str(tmp_path / "o\0.html")]) == 1
+
+
+def test_deeply_nested_folders(tmp_path):
+    folder = tmp_path / "pics"
+    deep = folder
+    for _ in range(300):
+        deep = deep / "d"
+    pictures(deep, 2)
+    pictures(folder, 1)
+    config = config_for(tmp_path, '[input]\npath = "pics"\nrecursive = true\n'
+                                  '[output]\npath = "out/r.html"\n')
+    assert main([str(config), "-q"]) == 0
+    with open(tmp_path / "out" / "r.csv", newline="", encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == 3
+
+
+def test_any_decoder_failure_skips_the_file(tmp_path):
+    header = bytearray(124)
+    struct.pack_into("<IIIII", header, 0, 124, 0x1007, 4, 4, 0)
+    struct.pack_into("<II", header, 72, 32, 0)
+    pictures(tmp_path / "pics")
+    (tmp_path / "pics" / "odd.dds").write_bytes(b"DDS " + header + b"\0" * 64)
+
+    assert main([str(config_for(tmp_path)), "-q"]) == 0
+    text = (tmp_path / "out" / "r.json").read_text(encoding="utf-8")
+    assert '"path": "odd.dds"' in text
+
+
+def test_sixteen_bit_transparency_and_float_ranges(tmp_path):
+    clear = tmp_path / "clear16.png"
+    Image.fromarray(np.full((6, 6), 1000, np.uint16)).save(clear, transparency=1000)
+    assert decode(clear, PreprocessSettings(size=(6, 6)), 32).pixels.min() == 255
+
+    unit = np.linspace(0, 1, 36, dtype=np.float32).reshape(6, 6)
+    unit[0, 0] = np.inf
+    path = tmp_path / "unit.tif"
+    Image.fromarray(unit, "F").save(path)
+    pixels = decode(path, PreprocessSettings(size=(6, 6)), 32).pixels
+    assert pixels[0, 1] == round(255 / 35) and pixels[5, 5] == 255 and pixels[0, 0] == 255
+
+
+def test_control_characters_in_names_reach_the_terminal_escaped(tmp_path, capsys):
+    pictures(tmp_path / "pics")
+    (tmp_path / "pics" / "evil\x1b[2J\nFAKE.png").write_bytes(b"not an image")
+
+    assert main([str(config_for(tmp_path))]) == 0
+
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "evil\\x1b[2J\\nFAKE.png" in err
+
+
+def test_names_that_differ_only_in_undecodable_bytes_stay_apart(tmp_path):
+    folder = pictures(tmp_path / "pics", 0)
+    for value, raw in enumerate((b"bad\xff.png", b"bad\xfe.png")):
+        with open(os.fsencode(str(folder)) + b"/" + raw, "wb") as handle:
+            Image.new("L", (8, 8), 60 * value).save(handle, format="PNG")
+
+    assert main([str(config_for(tmp_path)), "-q"]) == 0
+    text = (tmp_path / "out" / "r.html").read_text(encoding="utf-8")
+    anchors = [part.split('"')[0] for part in text.split('<tr id="')[1:]]
+    assert len(anchors) == 2 and len(set(anchors)) == 2
