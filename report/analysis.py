@@ -1,18 +1,21 @@
 """The clustering core: mean image, distances, ranking and distance-quantile clusters.
 
-Pure numpy, no I/O, so it can be used as a library without the report around it.
-Images arrive as one uint8 array of shape (n, height, width) or (n, height, width, 3).
+Pure numpy, no I/O, so it can be used as a library without the report around it. Images are
+uint8 arrays of shape (n, height, width) or (n, height, width, 3). Every pass reads them in
+chunks, so the same functions work on an in-memory stack and on one streamed from disk.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 # Images are processed in slices of this many, so float64 temporaries stay small.
-CHUNK = 512
+CHUNK = 256
+
+Chunks = Callable[[], Iterable[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -38,29 +41,54 @@ class Analysis:
     summaries: list[ClusterSummary]
 
 
-def _chunks(count: int) -> range:
-    return range(0, count, CHUNK)
+class MeanAccumulator:
+    """A running per-pixel sum, exact in 64-bit integers, turned into the float64 mean."""
+
+    def __init__(self) -> None:
+        self.total: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, images: np.ndarray) -> None:
+        """Add a chunk of images (a leading axis of any length)."""
+        chunk_sum = images.sum(axis=0, dtype=np.int64)
+        self.total = chunk_sum if self.total is None else self.total + chunk_sum
+        self.count += len(images)
+
+    def add_one(self, image: np.ndarray) -> None:
+        """Add a single image, without the cost of a chunk's reduction."""
+        if self.total is None:
+            self.total = np.zeros(image.shape, dtype=np.int64)
+        self.total += image
+        self.count += 1
+
+    def mean(self) -> np.ndarray:
+        if self.total is None or self.count == 0:
+            raise ValueError("the mean of no images is undefined")
+        return self.total / self.count
+
+
+def in_chunks(images: np.ndarray) -> Chunks:
+    """Chunks of an in-memory stack, as the passes below expect them."""
+    return lambda: (images[start : start + CHUNK] for start in range(0, len(images), CHUNK))
 
 
 def mean_image(images: np.ndarray) -> np.ndarray:
-    """The per-pixel float64 mean, summed in float64 so no uint8 value wraps."""
-    if len(images) == 0:
-        raise ValueError("the mean of no images is undefined")
-    total = np.zeros(images.shape[1:], dtype=np.float64)
-    for start in _chunks(len(images)):
-        total += images[start : start + CHUNK].sum(axis=0, dtype=np.float64)
-    return total / len(images)
+    """The per-pixel float64 mean of an in-memory stack."""
+    accumulator = MeanAccumulator()
+    for chunk in in_chunks(images)():
+        accumulator.add(chunk)
+    return accumulator.mean()
 
 
-def squared_distances(images: np.ndarray, mean: np.ndarray) -> np.ndarray:
+def squared_distances(chunks: Iterable[np.ndarray], mean: np.ndarray) -> np.ndarray:
     """Squared Euclidean distance of each image to ``mean``, on the 0-255 scale."""
-    distances = np.empty(len(images), dtype=np.float64)
     flat_mean = mean.reshape(-1)
-    for start in _chunks(len(images)):
-        block = images[start : start + CHUNK].reshape(-1, flat_mean.size)
-        diff = block.astype(np.float64) - flat_mean
-        distances[start : start + len(block)] = np.einsum("ij,ij->i", diff, diff)
-    return distances
+    parts = []
+    for chunk in chunks:
+        diff = chunk.reshape(len(chunk), -1).astype(np.float64)
+        diff -= flat_mean
+        parts.append(np.einsum("ij,ij->i", diff, diff))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
 
 def rank(distances: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -85,31 +113,53 @@ def assign_clusters(distances: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, distances, side="left").astype(np.int64) + 1
 
 
-def summarise_clusters(
-    images: np.ndarray, distances: np.ndarray, clusters: np.ndarray, count: int
-) -> list[ClusterSummary]:
+def cluster_means(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
+                  ) -> list[np.ndarray | None]:
+    """Each cluster's own mean image (None for an empty cluster), in one pass."""
+    totals: list[np.ndarray | None] = [None] * count
+    start = 0
+    for chunk in chunks:
+        labels = clusters[start : start + len(chunk)]
+        start += len(chunk)
+        for number in np.unique(labels):
+            part = chunk[labels == number].sum(axis=0, dtype=np.int64)
+            index = int(number) - 1
+            totals[index] = part if totals[index] is None else totals[index] + part
+    sizes = np.bincount(clusters, minlength=count + 1)[1:]
+    return [None if total is None else total / size for total, size in zip(totals, sizes)]
+
+
+def summarise_clusters(distances: np.ndarray, clusters: np.ndarray,
+                       means: list[np.ndarray | None]) -> list[ClusterSummary]:
     """Size, distance range and mean image of each cluster, empty ones included."""
     summaries = []
-    for number in range(1, count + 1):
-        members = np.flatnonzero(clusters == number)
-        if len(members) == 0:
+    for number, mean in enumerate(means, start=1):
+        member_distances = distances[clusters == number]
+        if len(member_distances) == 0:
             summaries.append(ClusterSummary(number, 0, None, None, None))
             continue
-        member_distances = distances[members]
         summaries.append(ClusterSummary(
             number=number,
-            size=len(members),
+            size=len(member_distances),
             distance_min=float(member_distances.min()),
             distance_max=float(member_distances.max()),
-            mean_image=mean_image(images[members]),
+            mean_image=mean,
         ))
     return summaries
 
 
-def analyse(images: np.ndarray, names: Sequence[str], count: int) -> Analysis:
-    """Run the whole method on a stack of preprocessed images."""
-    mean = mean_image(images)
-    distances = squared_distances(images, mean)
+def analyse_chunks(chunks: Chunks, names: Sequence[str], count: int,
+                   mean: np.ndarray | None = None) -> Analysis:
+    """Run the whole method over images that ``chunks()`` yields afresh for each pass.
+
+    Pass ``mean`` when it was already accumulated while the images were loaded, to save a pass.
+    """
+    if mean is None:
+        accumulator = MeanAccumulator()
+        for chunk in chunks():
+            accumulator.add(chunk)
+        mean = accumulator.mean()
+    distances = squared_distances(chunks(), mean)
     edges = quantile_edges(distances, count)
     clusters = assign_clusters(distances, edges)
     return Analysis(
@@ -118,5 +168,13 @@ def analyse(images: np.ndarray, names: Sequence[str], count: int) -> Analysis:
         order=rank(distances, names),
         edges=edges,
         clusters=clusters,
-        summaries=summarise_clusters(images, distances, clusters, count),
+        summaries=summarise_clusters(distances, clusters,
+                                     cluster_means(chunks(), clusters, count)),
     )
+
+
+def analyse(images: np.ndarray, names: Sequence[str], count: int) -> Analysis:
+    """Run the whole method on an in-memory stack of preprocessed images."""
+    if len(images) == 0:
+        raise ValueError("the mean of no images is undefined")
+    return analyse_chunks(in_chunks(images), names, count)

@@ -39,8 +39,6 @@ def _stage(target: Path, data: bytes) -> str:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.chmod(temp_name, _default_mode())
     except BaseException as exc:
         os.unlink(temp_name)

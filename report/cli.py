@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--site", type=Path, metavar="DIR",
                         help="write every report into DIR as a static site for GitHub Pages "
                              "(overrides the configs' [output] site)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="decode every image again, neither reading nor writing the cache "
+                             "of decoded images (see [cache] path)")
     volume = parser.add_mutually_exclusive_group()
     volume.add_argument("-v", "--verbose", action="store_true",
                         help="also log each step and every passed-over file")
@@ -77,8 +80,8 @@ def _shown(path: Path) -> str:
     return os.path.normpath(path)
 
 
-def execute(args: argparse.Namespace, progress: bool) -> list[Path]:
-    """Run every config as asked and return the pages written."""
+def execute(args: argparse.Namespace, progress: bool) -> list[tuple[Path, bool]]:
+    """Run every config as asked; return each page and whether it was written afresh."""
     if len(args.configs) > 1 and (args.input or args.output):
         raise ConfigError("--input and --output apply only when one config is given")
     if args.site and args.output:
@@ -86,15 +89,17 @@ def execute(args: argparse.Namespace, progress: bool) -> list[Path]:
     configs = [load_config(path, args.input, args.output) for path in args.configs]
 
     sites: dict[Path, list] = {}
-    written: list[Path] = []
+    written: list[tuple[Path, bool]] = []
     for config in configs:
         site = args.site or config.output.site
         if site is None:
-            written.append(run(config, progress).report)
+            result = run(config, progress, use_cache=not args.no_cache)
+            written.append((result.report, result.fresh))
         else:
             sites.setdefault(Path(os.path.normpath(site)), []).append(config)
     for folder, members in sites.items():
-        written.extend(build_site(members, folder, progress))
+        pages = build_site(members, folder, progress, use_cache=not args.no_cache)
+        written.extend((page, True) for page in pages)
     return written
 
 
@@ -118,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
     if not args.quiet:
-        for page in written:
-            print(f"Report written to {_shown(page)}")
+        for page, fresh in written:
+            state = "written to" if fresh else "up to date:"
+            print(f"Report {state} {_shown(page)}")
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,16 +14,21 @@ from typing import Any
 MODES = ("L", "RGB")
 FITS = ("stretch", "pad", "crop")
 PLOTLY_DELIVERY = ("inline", "directory", "cdn")
+THUMBNAIL_DELIVERY = ("inline", "files")
+LAYOUTS = ("auto", "full", "large")
 MAX_SIDE = 4096
 MAX_CLUSTERS = 100
 
 _KEYS = {
-    "": ("title", "input", "preprocess", "clusters", "output"),
+    "": ("title", "input", "preprocess", "clusters", "output", "run", "cache"),
     "input": ("path", "recursive", "include", "exclude", "hidden"),
-    "preprocess": ("mode", "size", "fit", "background"),
+    "preprocess": ("mode", "size", "fit", "background", "draft"),
     "clusters": ("count",),
-    "output": ("path", "thumbnail_size", "plotly_js", "site"),
+    "output": ("path", "thumbnail_size", "plotly_js", "site", "thumbnails", "layout"),
+    "run": ("workers",),
+    "cache": ("path",),
 }
+MAX_WORKERS = 256
 _HEX_COLOUR = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
 
@@ -45,6 +52,7 @@ class PreprocessSettings:
     size: tuple[int, int] = (100, 100)
     fit: str = "stretch"
     background: tuple[int, int, int] = (255, 255, 255)
+    draft: bool = True
 
     @property
     def background_hex(self) -> str:
@@ -57,6 +65,8 @@ class OutputSettings:
     thumbnail_size: int = 96
     plotly_js: str = "inline"
     site: Path | None = None
+    thumbnails: str = "inline"
+    layout: str = "auto"
 
     @property
     def csv_path(self) -> Path:
@@ -77,6 +87,8 @@ class Config:
     cluster_count: int
     output: OutputSettings
     source: Path
+    workers: int = 1
+    cache: Path | None = None
 
     def settings(self) -> dict[str, Any]:
         """The settings that shaped the result, as shown in the report and saved in the JSON."""
@@ -94,6 +106,7 @@ class Config:
                 "size": list(self.preprocess.size),
                 "fit": self.preprocess.fit,
                 "background": self.preprocess.background_hex,
+                "draft": self.preprocess.draft,
             },
             "clusters": {"count": self.cluster_count},
             "output": {"thumbnail_size": self.output.thumbnail_size},
@@ -216,7 +229,7 @@ def load_config(
     top = _Reader(source, "", data)
     sections = {
         name: _Reader(source, name, top.get(name, dict, {}, "a table"))
-        for name in ("input", "preprocess", "clusters", "output")
+        for name in ("input", "preprocess", "clusters", "output", "run", "cache")
     }
 
     reader = sections["input"]
@@ -242,6 +255,7 @@ def load_config(
         size=_parse_size(reader),
         fit=reader.choice("fit", FITS, "stretch"),
         background=_parse_colour(reader, "background", "#ffffff"),
+        draft=reader.get("draft", bool, True, "true or false"),
     )
 
     count = sections["clusters"].integer("count", 1, MAX_CLUSTERS, 4)
@@ -262,8 +276,32 @@ def load_config(
         thumbnail_size=reader.integer("thumbnail_size", 16, 512, 96),
         plotly_js=reader.choice("plotly_js", PLOTLY_DELIVERY, "inline"),
         site=None if site_text is None else base / site_text,
+        thumbnails=reader.choice("thumbnails", THUMBNAIL_DELIVERY, "inline"),
+        layout=reader.choice("layout", LAYOUTS, "auto"),
     )
+    workers = sections["run"].integer("workers", 1, MAX_WORKERS, default_workers())
+    cache_text = sections["cache"].path("path", None, "a folder path")
+    cache = default_cache_folder() if cache_text is None else base / cache_text
 
     default_title = input_folder.name or input_folder.resolve().name or "images"
     title = top.get("title", str, default_title, "a string")
-    return Config(title, inputs, preprocess, count, output, source)
+    return Config(title, inputs, preprocess, count, output, source, workers, cache)
+
+
+def default_workers() -> int:
+    """One worker per processor this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def default_cache_folder() -> Path:
+    """The user's cache folder (XDG on Linux, the usual places elsewhere), never the input."""
+    if sys.platform == "darwin":
+        root = Path.home() / "Library" / "Caches"
+    elif os.name == "nt":
+        root = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "mean-image-report"

@@ -30,7 +30,7 @@ class InputError(ValueError):
     """The input folder cannot be walked at all."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A file to try: how the report names it, where to open it, and its exact relative path.
 
@@ -41,6 +41,8 @@ class Candidate:
     rel: str
     path: Path
     key: str = ""
+    size: int = 0
+    mtime: int = 0
 
 
 @dataclass(frozen=True)
@@ -200,5 +202,6 @@ class _Walker:
                       printable(rel))
         else:
             self.seen_files.add(identity)
-            found.candidates.append(Candidate(rel, Path(entry.path), key))
+            found.candidates.append(
+                Candidate(rel, Path(entry.path), key, info.st_size, info.st_mtime_ns))
         return None

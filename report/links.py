@@ -22,13 +22,10 @@ def relative_href(target: Path, page_folder: Path) -> str:
     return href if href.startswith("..") else "./" + href
 
 
-def is_within(path: Path, folder: Path) -> bool:
-    """True when ``path`` (after following links) lies inside ``folder``."""
-    try:
-        Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))
-    except ValueError:
-        return False
-    return True
+def is_within(path: Path | str, folder: Path | str) -> bool:
+    """True when ``path`` lies inside ``folder``, judged on absolute paths as written."""
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def original_hrefs(paths: list[Path], page_folder: Path, roots: list[Path]) -> list[str | None]:

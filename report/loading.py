@@ -1,33 +1,39 @@
 """Decode image files into the uniform arrays the analysis compares, plus their thumbnails.
 
 Each file is decoded once; the same decoded picture gives both the analysis array and the
-thumbnail shown in the report.
+thumbnail shown in the report. Files are decoded by a pool of worker processes, results come
+back in input order, and arrays and thumbnails stream to on-disk stores as they arrive.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import multiprocessing
+import sqlite3
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from .analysis import MeanAccumulator
+from .cache import Cache, CachedImage
 from .config import PreprocessSettings
 from .discovery import Candidate, Skipped, printable
+from .store import ArrayStore, Thumbnail, ThumbnailStore
 
 log = logging.getLogger(__name__)
 
 LANCZOS = Image.Resampling.LANCZOS
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
-THUMBNAIL_FORMAT = "webp"
-THUMBNAIL_QUALITY = 82
+THUMBNAIL_FORMAT = "jpeg"
+THUMBNAIL_QUALITY = 85
 
 
 class DecodeError(Exception):
@@ -35,32 +41,44 @@ class DecodeError(Exception):
 
 
 @dataclass(frozen=True)
-class Thumbnail:
-    data: bytes
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
 class DecodedImage:
     """One file after preprocessing: the analysis array and what the report shows of it."""
 
-    pixels: np.ndarray
+    image: Image.Image
     thumbnail: Thumbnail
     frames: int
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The preprocessed image as a uint8 array, (height, width) or (height, width, 3)."""
+        return np.asarray(self.image, dtype=np.uint8)
 
 
 @dataclass
 class LoadedSet:
-    """Every usable image in input order, as one stacked array, and the files left out."""
+    """Every usable image in input order, its arrays and thumbnails on disk, and the rest.
+
+    ``mean`` is the per-pixel mean, accumulated while the images streamed in.
+    """
 
     names: list[str]
     keys: list[str]
     paths: list[Path]
-    pixels: np.ndarray
-    thumbnails: list[Thumbnail]
-    frames: list[int]
-    skipped: list[Skipped]
+    arrays: ArrayStore
+    thumbnails: ThumbnailStore
+    frames: list[int] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    mean: np.ndarray | None = None
+    decoded: int = 0
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """All arrays in memory at once; for small sets and tests."""
+        return self.arrays.read_all()
+
+    def close(self) -> None:
+        self.arrays.close()
+        self.thumbnails.close()
 
 
 def to_eight_bit(image: Image.Image) -> Image.Image:
@@ -116,7 +134,7 @@ def flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image
     in the file; both are honoured, so colours hidden under transparent pixels never show.
     """
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (*background, 255))
         canvas.alpha_composite(rgba)
         return canvas.convert("RGB")
@@ -143,13 +161,25 @@ def fit_to_size(
 
 def make_thumbnail(image: Image.Image, longest_side: int) -> Thumbnail:
     """Encode a small copy of ``image`` with its aspect kept and no metadata carried over."""
-    small = image.copy()
-    small.thumbnail((longest_side, longest_side), LANCZOS)
+    small = image
+    if max(image.size) > longest_side:
+        small = image.copy()
+        small.thumbnail((longest_side, longest_side), LANCZOS)
     # A fresh image from the raw pixels has an empty info dict: no EXIF, GPS or ICC survives.
     clean = Image.frombytes(small.mode, small.size, small.tobytes())
     buffer = io.BytesIO()
-    clean.save(buffer, THUMBNAIL_FORMAT, quality=THUMBNAIL_QUALITY, method=4)
+    clean.save(buffer, THUMBNAIL_FORMAT, quality=THUMBNAIL_QUALITY)
     return Thumbnail(buffer.getvalue(), clean.width, clean.height)
+
+
+def _draft_size(settings: PreprocessSettings, thumbnail_size: int) -> tuple[int, int]:
+    """The smallest decoded size that still serves both the array and the thumbnail.
+
+    Square, so that it holds whichever way the EXIF orientation turns the picture, and large
+    enough on the short side for a centre crop.
+    """
+    side = max(*settings.size, thumbnail_size)
+    return (side, side)
 
 
 def decode(path: Path, settings: PreprocessSettings, thumbnail_size: int) -> DecodedImage:
@@ -162,6 +192,9 @@ def decode(path: Path, settings: PreprocessSettings, thumbnail_size: int) -> Dec
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 frames = getattr(opened, "n_frames", 1)
+                if settings.draft and opened.format == "JPEG":
+                    # Let the JPEG decoder scale down by 1/2, 1/4 or 1/8 while decoding.
+                    opened.draft(opened.mode, _draft_size(settings, thumbnail_size))
                 opened.load()
                 image = ImageOps.exif_transpose(opened)
                 image = flatten(to_eight_bit(image), settings.background)
@@ -177,7 +210,7 @@ def decode(path: Path, settings: PreprocessSettings, thumbnail_size: int) -> Dec
     thumbnail = make_thumbnail(image, thumbnail_size)
     converted = image if image.mode == settings.mode else image.convert(settings.mode)
     sized = fit_to_size(converted, settings.size, settings.fit, settings.background)
-    return DecodedImage(np.asarray(sized, dtype=np.uint8), thumbnail, frames)
+    return DecodedImage(sized, thumbnail, frames)
 
 
 def _describe_failure(exc: BaseException) -> str:
@@ -189,35 +222,103 @@ def _describe_failure(exc: BaseException) -> str:
     return f"corrupt or unreadable image data ({message})"
 
 
+# Each worker process receives the settings once, through the pool's initializer.
+_worker_settings: tuple[PreprocessSettings, int] | None = None
+
+
+def _start_worker(settings: PreprocessSettings, thumbnail_size: int) -> None:
+    global _worker_settings
+    _worker_settings = (settings, thumbnail_size)
+
+
+def _decode_for_pool(path: Path) -> CachedImage | str:
+    """Decode in a worker; return plain bytes (cheap to send back) or the reason for skipping."""
+    settings, thumbnail_size = _worker_settings
+    try:
+        decoded = decode(path, settings, thumbnail_size)
+    except DecodeError as exc:
+        return str(exc)
+    return decoded.image.tobytes(), decoded.thumbnail, decoded.frames
+
+
+def _decoded_in_order(paths: list[Path], settings: PreprocessSettings, thumbnail_size: int,
+                      workers: int) -> Iterator[CachedImage | str]:
+    """Decode ``paths`` and yield the results in the same order, whatever order workers finish."""
+    if workers <= 1 or len(paths) < 2 * workers:
+        _start_worker(settings, thumbnail_size)
+        yield from map(_decode_for_pool, paths)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    chunk = max(1, min(64, len(paths) // (workers * 8)))
+    with context.Pool(workers, _start_worker, (settings, thumbnail_size)) as pool:
+        yield from pool.imap(_decode_for_pool, paths, chunksize=chunk)
+
+
+def _array_shape(settings: PreprocessSettings) -> tuple[int, ...]:
+    width, height = settings.size
+    return (height, width) if settings.mode == "L" else (height, width, 3)
+
+
 def load_images(
     candidates: Iterable[Candidate],
     settings: PreprocessSettings,
     thumbnail_size: int,
     progress: bool = False,
+    workers: int = 1,
+    cache: Cache | None = None,
 ) -> LoadedSet:
-    """Decode every candidate in order; files that fail are skipped and listed, not fatal."""
-    candidates = list(candidates)
-    width, height = settings.size
-    shape = (height, width) if settings.mode == "L" else (height, width, 3)
-    pixels = np.empty((len(candidates), *shape), dtype=np.uint8)
-    loaded = LoadedSet([], [], [], pixels, [], [], [])
+    """Decode every candidate, in input order; files that fail are skipped and listed.
 
-    bar = tqdm(candidates, desc="Decoding", unit="img", disable=not progress, leave=False)
+    Files the cache already holds for these settings are not decoded again.
+    """
+    candidates = list(candidates)
+    cached = [cache is not None and cache.has(c.path, c.size, c.mtime) for c in candidates]
+    to_decode = [c.path for c, hit in zip(candidates, cached) if not hit]
+    loaded = LoadedSet([], [], [], ArrayStore(_array_shape(settings)), ThumbnailStore())
+    accumulator = MeanAccumulator()
+
+    writer = cache
+    decoded = _decoded_in_order(to_decode, settings, thumbnail_size, workers)
+    bar = tqdm(total=len(candidates), desc="Decoding", unit="img", disable=not progress,
+               leave=False)
     # Warnings go through tqdm while the bar is drawn, so they do not run into it.
-    with logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
-        for candidate in bar:
-            try:
-                decoded = decode(candidate.path, settings, thumbnail_size)
-            except DecodeError as exc:
-                log.warning("skipped %s: %s", printable(candidate.rel), exc)
-                loaded.skipped.append(Skipped(candidate.rel, str(exc)))
+    with bar, logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
+        for candidate, hit in zip(candidates, cached):
+            if hit:
+                result = cache.get(candidate.path)
+            else:
+                result = next(decoded)
+                loaded.decoded += 1
+                writer = _remember(writer, candidate, result)
+            bar.update()
+            if isinstance(result, str):
+                log.warning("skipped %s: %s", printable(candidate.rel), result)
+                loaded.skipped.append(Skipped(candidate.rel, result))
                 continue
-            pixels[len(loaded.names)] = decoded.pixels
+            pixels, thumbnail, frames = result
+            loaded.arrays.append(pixels)
+            accumulator.add_one(np.frombuffer(pixels, np.uint8).reshape(loaded.arrays.shape))
+            loaded.thumbnails.append(thumbnail)
             loaded.names.append(candidate.rel)
             loaded.keys.append(candidate.key or candidate.rel)
             loaded.paths.append(candidate.path)
-            loaded.thumbnails.append(decoded.thumbnail)
-            loaded.frames.append(decoded.frames)
+            loaded.frames.append(frames)
+    decoded.close()
 
-    loaded.pixels = pixels[: len(loaded.names)]
+    if loaded.names:
+        loaded.mean = accumulator.mean()
     return loaded
+
+
+def _remember(cache: Cache | None, candidate: Candidate, result: CachedImage | str
+              ) -> Cache | None:
+    """Store a fresh result in the cache; a cache that fails is dropped, not fatal."""
+    if cache is None:
+        return None
+    try:
+        cache.put(candidate.path, candidate.size, candidate.mtime, result)
+    except sqlite3.Error as exc:
+        log.warning("cache cannot be written (%s); going on without it", exc)
+        return None
+    return cache

@@ -8,12 +8,15 @@ from typing import Any
 
 from .analysis import Analysis
 from .discovery import Skipped
-from .loading import Thumbnail
+from .store import ThumbnailStore
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """The analysis together with the names, thumbnails and bookkeeping around it."""
+    """The analysis together with the names, thumbnails and bookkeeping around it.
+
+    Thumbnails (and, through ``store``, the arrays) live in temporary files until ``close``.
+    """
 
     title: str
     settings: dict[str, Any]
@@ -21,9 +24,14 @@ class Outcome:
     names: list[str]
     keys: list[str]
     paths: list[Path]
-    thumbnails: list[Thumbnail]
+    thumbnails: ThumbnailStore
     frames: list[int]
     analysis: Analysis
     skipped: list[Skipped]
     ignored: int
     non_images: int
+    store: Any = None
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()

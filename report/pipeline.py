@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .analysis import analyse
+from .analysis import analyse_chunks
 from .atomic import check_writable, write_atomically
+from .cache import Cache, fingerprint
 from .config import Config
-from .discovery import discover, printable
+from .discovery import Discovery, discover, printable
 from .exports import ranking_csv, ranking_json
-from .loading import load_images
 from .links import original_hrefs, relative_href
+from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, load_images
 from .outcome import Outcome
 from .render import PLOTLY_FILE, Page, plotly_js, render_report
 
@@ -33,31 +34,54 @@ class Written:
     report: Path
     csv: Path
     json: Path
+    fresh: bool = True
 
 
-def compute(config: Config, progress: bool = False) -> Outcome:
-    """Find and decode the images and run the analysis; nothing is written."""
+def find_inputs(config: Config) -> Discovery:
+    """Walk the input folder as the config says and log what was passed over."""
     if Path(config.input.path).is_absolute():
         log.warning("the input path %s is absolute and is shown as it is in the report; give "
                     "a relative path in reports you publish", printable(config.input.path))
     found = discover(config.input.folder, config.input.recursive, config.input.include,
                      config.input.exclude, config.input.hidden)
     log.info("found %s to try in %s", plural(len(found.candidates), "file"),
-             config.input.path)
+             printable(config.input.path))
     if found.ignored or found.non_images:
         log.info("passed over %s and %s", plural(found.ignored, "hidden or system file"),
                  plural(found.non_images, "non-image file"))
+    return found
 
+
+def open_cache(config: Config, use_cache: bool) -> Cache | None:
+    """The decode cache for this config's preprocessing, unless caching is off."""
+    key = fingerprint({
+        "version": __version__,
+        "preprocess": config.settings()["preprocess"],
+        "thumbnail": [config.output.thumbnail_size, THUMBNAIL_FORMAT, THUMBNAIL_QUALITY],
+    })
+    return Cache.open_or_none(config.cache if use_cache else None, key)
+
+
+def compute(config: Config, progress: bool = False, cache: Cache | None = None,
+            found: Discovery | None = None) -> Outcome:
+    """Find and decode the images and run the analysis; nothing is written.
+
+    The outcome keeps its arrays and thumbnails in temporary files: close it when done.
+    """
+    found = find_inputs(config) if found is None else found
     loaded = load_images(found.candidates, config.preprocess, config.output.thumbnail_size,
-                         progress=progress)
+                         progress=progress, workers=config.workers, cache=cache)
     skipped = found.skipped + loaded.skipped
     if not loaded.names:
+        loaded.close()
         detail = f"; {plural(len(skipped), 'file')} could not be read" if skipped else ""
         if found.non_images or found.ignored:
             detail += (f"; passed over {plural(found.non_images, 'non-image file')} and "
                        f"{plural(found.ignored, 'hidden or system file')}")
-        raise NoImagesError(f"no usable images found in {config.input.path}{detail}")
-    log.info("decoded %s, skipped %d", plural(len(loaded.names), "image"), len(skipped))
+        raise NoImagesError(f"no usable images found in {printable(config.input.path)}{detail}")
+    log.info("decoded %s (%d from the cache), skipped %d",
+             plural(len(loaded.names), "image"), len(loaded.names) - loaded.decoded,
+             len(skipped))
 
     return Outcome(
         title=config.title,
@@ -68,15 +92,17 @@ def compute(config: Config, progress: bool = False) -> Outcome:
         paths=loaded.paths,
         thumbnails=loaded.thumbnails,
         frames=loaded.frames,
-        analysis=analyse(loaded.pixels, loaded.keys, config.cluster_count),
+        analysis=analyse_chunks(loaded.arrays.chunks, loaded.keys, config.cluster_count,
+                                mean=loaded.mean),
         skipped=sorted(skipped, key=lambda s: s.rel),
         ignored=found.ignored,
         non_images=found.non_images,
+        store=loaded,
     )
 
 
-def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Path]
-               ) -> dict[Path, bytes]:
+def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Path],
+               thumbnails: str = "inline", layout: str = "auto") -> dict[Path, bytes]:
     """The report page and its CSV and JSON, as bytes keyed by where they go."""
     folder = report.parent
     csv_path, json_path = report.with_suffix(".csv"), report.with_suffix(".json")
@@ -85,23 +111,57 @@ def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Pat
         originals=original_hrefs(outcome.paths, folder, link_roots),
         csv_href=relative_href(csv_path, folder),
         json_href=relative_href(json_path, folder),
+        thumbnails=thumbnails,
+        layout=layout,
     )
-    return {
-        report: render_report(outcome, page).encode("utf-8"),
+    files = {
         csv_path: ranking_csv(outcome),
         json_path: ranking_json(outcome),
     }
+    html, extra = render_report(outcome, page, report)
+    files[report] = html.encode("utf-8")
+    files.update(extra)
+    return files
 
 
-def run(config: Config, progress: bool = False) -> Written:
-    """Compute the outcome and write the report, CSV and JSON, all or none of them."""
+def run(config: Config, progress: bool = False, use_cache: bool = True) -> Written:
+    """Compute the outcome and write the report, CSV and JSON, all or none of them.
+
+    When the cache says the same inputs already made the files that are in place, nothing is
+    decoded or written again.
+    """
     output = config.output
     for target in (output.path, output.csv_path, output.json_path):
         check_writable(target)
-    outcome = compute(config, progress)
+    found = find_inputs(config)
+    cache = open_cache(config, use_cache)
     roots = [config.source.parent, Path.cwd()]
-    files = page_files(outcome, output.path, output.plotly_js, roots)
-    if output.plotly_js == "directory":
-        files[output.path.with_name(PLOTLY_FILE)] = plotly_js().encode("utf-8")
-    write_atomically(files)
+    inputs = fingerprint({
+        "version": __version__,
+        "settings": config.settings(),
+        "title": config.title,
+        "page": [output.plotly_js, output.thumbnails, output.layout,
+                 [str(r.resolve()) for r in roots]],
+        "files": [[c.key, c.size, c.mtime] for c in found.candidates],
+        "passed_over": [[s.rel, s.reason] for s in found.skipped],
+        "counts": [found.ignored, found.non_images],
+    })
+    try:
+        if cache is not None and cache.report_is_current(output.path, inputs):
+            log.info("%s is up to date", output.path)
+            return Written(output.path, output.csv_path, output.json_path, fresh=False)
+        outcome = compute(config, progress, cache, found)
+        try:
+            files = page_files(outcome, output.path, output.plotly_js, roots,
+                               output.thumbnails, output.layout)
+        finally:
+            outcome.close()
+        if output.plotly_js == "directory":
+            files[output.path.with_name(PLOTLY_FILE)] = plotly_js().encode("utf-8")
+        write_atomically(files)
+        if cache is not None:
+            cache.record_report(output.path, files, inputs)
+    finally:
+        if cache is not None:
+            cache.close()
     return Written(output.path, output.csv_path, output.json_path)

@@ -25,6 +25,10 @@ from .outcome import Outcome
 TEMPLATE = "report.html.j2"
 MAX_HISTOGRAM_BINS = 80
 MEAN_IMAGE_DISPLAY = 300
+# Above this many images the page switches to its large-collection layout: the ranking is drawn
+# by the script from embedded data, only the rows in view, and each cluster grid is a sample.
+LARGE_LAYOUT_FROM = 5000
+GRID_SAMPLE = 48
 PLOTLY_FILE = "plotly.min.js"
 PLOTLY_CDN = "https://cdn.plot.ly/plotly-{version}.min.js"
 
@@ -38,6 +42,8 @@ class Page:
     originals: list[str | None] | None = None
     csv_href: str | None = None
     json_href: str | None = None
+    thumbnails: str = "inline"
+    layout: str = "auto"
 
 
 def template_folder() -> Path:
@@ -169,45 +175,110 @@ def histogram_figure(distances: np.ndarray, edges: np.ndarray) -> dict[str, Any]
     }
 
 
-def report_context(outcome: Outcome, page: Page) -> dict[str, Any]:
-    """Everything the template shows, computed here so the template only lays it out."""
+def natural_key(text: str) -> list[tuple[int, Any]]:
+    """The order a person expects for names: digits as numbers, letters without case."""
+    return [(0, int(part)) if part[0] in "0123456789" else (1, part.casefold())
+            for part in re.findall(r"[0-9]+|[^0-9]+", text)]
+
+
+def path_order(names: list[str]) -> list[int]:
+    """Each name's position when sorted naturally (``img2`` before ``img10``), from 1."""
+    ordered = sorted(range(len(names)), key=lambda i: (natural_key(names[i]), names[i]))
+    positions = [0] * len(names)
+    for position, index in enumerate(ordered, start=1):
+        positions[index] = position
+    return positions
+
+
+def uses_large_layout(image_count: int, layout: str) -> bool:
+    return layout == "large" or (layout == "auto" and image_count > LARGE_LAYOUT_FROM)
+
+
+def thumbnail_folder(report_name: str) -> str:
+    """The folder beside a page that holds its thumbnails when they are files."""
+    return f"{Path(report_name).stem}-thumbs"
+
+
+def grid_sample(members: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """At most ``size`` members, evenly spaced through the cluster's ranking."""
+    if len(members) <= size:
+        return members
+    step = len(members) / size
+    return [members[int(i * step)] for i in range(size)]
+
+
+def report_context(outcome: Outcome, page: Page, report_name: str = "report.html"
+                   ) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Everything the template shows, and any thumbnail files to write beside the page.
+
+    Computed here so the template only lays it out.
+    """
     analysis = outcome.analysis
+    count = len(outcome.names)
+    large = uses_large_layout(count, page.layout)
     height, width = analysis.mean_image.shape[:2]
     scale = max(1, MEAN_IMAGE_DISPLAY // max(width, height))
-    thumbnails = [
-        {"uri": data_uri(t.data, f"image/{THUMBNAIL_FORMAT}"), "width": t.width,
-         "height": t.height}
-        for t in outcome.thumbnails
-    ]
-    originals = page.originals or [None] * len(outcome.names)
+    originals = page.originals or [None] * count
+    anchors = [image_anchor(key) for key in outcome.keys]
+    by_path = path_order([outcome.names[i] for i in analysis.order])
+
+    # Each name is escaped once here; the template would otherwise escape it four times.
+    names = [markupsafe.escape(name) for name in outcome.names]
     rows = [
         {
             "rank": position + 1,
             "index": int(index),
-            "name": outcome.names[index],
-            "anchor": image_anchor(outcome.keys[index]),
+            "name": names[index],
+            "path": outcome.names[index],
+            "anchor": anchors[index],
             "distance": float(analysis.distances[index]),
+            "distance_text": format_distance(float(analysis.distances[index])),
             "cluster": int(analysis.clusters[index]),
             "href": originals[index],
+            "path_order": by_path[position],
         }
         for position, index in enumerate(analysis.order)
     ]
-    clusters = [
-        {
+    clusters = []
+    for summary in analysis.summaries:
+        members = [row for row in rows if row["cluster"] == summary.number]
+        clusters.append({
             "number": summary.number,
             "size": summary.size,
             "distance_min": summary.distance_min,
             "distance_max": summary.distance_max,
             "mean_uri": None if summary.mean_image is None else png_data_uri(summary.mean_image),
-            "rows": [row for row in rows if row["cluster"] == summary.number],
-        }
-        for summary in analysis.summaries
-    ]
-    return {
+            "rows": grid_sample(members, GRID_SAMPLE) if large else members,
+        })
+
+    mime = f"image/{THUMBNAIL_FORMAT}"
+    folder = thumbnail_folder(report_name)
+    files: dict[str, bytes] = {}
+    if page.thumbnails == "files":
+        shown = range(count)
+    elif large:
+        shown = sorted({row["index"] for cluster in clusters for row in cluster["rows"]})
+    else:
+        shown = range(count)
+    thumbnails = []
+    for index in shown:
+        thumbnail = outcome.thumbnails[index]
+        if page.thumbnails == "files":
+            name = f"{folder}/{anchors[index]}.{THUMBNAIL_FORMAT}"
+            files[name] = thumbnail.data
+            uri = "./" + name
+        else:
+            uri = data_uri(thumbnail.data, mime)
+        thumbnails.append({"index": index, "uri": uri, "width": thumbnail.width,
+                           "height": thumbnail.height})
+
+    context = {
         "title": outcome.title,
         "version": outcome.version,
         "settings": outcome.settings,
-        "image_count": len(outcome.names),
+        "image_count": count,
+        "large": large,
+        "large_from": LARGE_LAYOUT_FROM,
         "skipped": outcome.skipped,
         "ignored": outcome.ignored,
         "non_images": outcome.non_images,
@@ -215,7 +286,8 @@ def report_context(outcome: Outcome, page: Page) -> dict[str, Any]:
         "mean_width": width * scale,
         "mean_height": height * scale,
         "thumbnails": thumbnails,
-        "rows": rows,
+        "rows": [] if large else rows,
+        "ranking_data": ranking_data(rows, page, folder) if large else None,
         "clusters": clusters,
         "edges": [float(edge) for edge in analysis.edges],
         "histogram": histogram_figure(analysis.distances, analysis.edges),
@@ -223,8 +295,32 @@ def report_context(outcome: Outcome, page: Page) -> dict[str, Any]:
         "csv_href": page.csv_href,
         "json_href": page.json_href,
     }
+    return context, files
 
 
-def render_report(outcome: Outcome, page: Page = Page()) -> str:
-    """The whole page as text; self-contained unless ``page`` asks for plotly.js elsewhere."""
-    return environment().get_template(TEMPLATE).render(report_context(outcome, page))
+def ranking_data(rows: list[dict[str, Any]], page: Page, folder: str) -> dict[str, Any]:
+    """The whole ranking as compact columns, for the script to draw the rows in view."""
+    return {
+        "paths": [row["path"] for row in rows],
+        "distances": [row["distance"] for row in rows],
+        "clusters": [row["cluster"] for row in rows],
+        "anchors": [row["anchor"] for row in rows],
+        "indices": [row["index"] for row in rows],
+        "pathOrder": [row["path_order"] for row in rows],
+        "hrefs": [row["href"] for row in rows] if any(row["href"] for row in rows) else None,
+        "thumbnails": page.thumbnails,
+        "thumbnailFolder": f"./{folder}/",
+        "thumbnailFormat": THUMBNAIL_FORMAT,
+    }
+
+
+def render_report(outcome: Outcome, page: Page = Page(), report: Path | None = None
+                  ) -> tuple[str, dict[Path, bytes]]:
+    """The page as text, and the files to write beside it (thumbnails, when they are files).
+
+    The page is self-contained unless ``page`` asks for plotly.js or thumbnails elsewhere.
+    """
+    report = Path("report.html") if report is None else report
+    context, files = report_context(outcome, page, report.name)
+    html = environment().get_template(TEMPLATE).render(context)
+    return html, {report.parent / name: data for name, data in files.items()}

@@ -11,8 +11,7 @@ from pathlib import Path
 from .atomic import check_writable, write_atomically
 from .config import Config
 from .links import relative_href
-from .outcome import Outcome
-from .pipeline import compute, page_files
+from .pipeline import compute, open_cache, page_files
 from .render import PLOTLY_FILE, environment, plotly_js, png_data_uri
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,8 @@ def render_index(pages: list[PublishedPage]) -> str:
     return template.render(pages=pages, total=sum(p.image_count for p in pages))
 
 
-def build_site(configs: list[Config], folder: Path, progress: bool = False) -> list[Path]:
+def build_site(configs: list[Config], folder: Path, progress: bool = False,
+               use_cache: bool = True) -> list[Path]:
     """Compute every config's report and write them, with shared assets, into ``folder``.
 
     With one config its report is the site's ``index.html``; with several, each report is a
@@ -65,13 +65,21 @@ def build_site(configs: list[Config], folder: Path, progress: bool = False) -> l
     """
     names = [INDEX] if len(configs) == 1 else safe_page_names(configs)
     check_writable(folder / f"{INDEX}.html")
-    outcomes: list[Outcome] = [compute(config, progress) for config in configs]
-
     files: dict[Path, bytes] = {}
     pages = []
-    for config, outcome, name in zip(configs, outcomes, names):
+    for config, name in zip(configs, names):
+        cache = open_cache(config, use_cache)
+        try:
+            outcome = compute(config, progress, cache)
+        finally:
+            if cache is not None:
+                cache.close()
         report = folder / f"{name}.html"
-        files.update(page_files(outcome, report, "directory", [folder]))
+        try:
+            files.update(page_files(outcome, report, "directory", [folder], "files",
+                                    config.output.layout))
+        finally:
+            outcome.close()
         pages.append(PublishedPage(
             name=name,
             title=outcome.title,

@@ -1,7 +1,11 @@
 /* The report's own behaviour: histogram, sorting, filtering, the larger view and flags.
-   Everything works on the page's own markup; without this script the page shows it all. */
+   In the full layout the rows are in the page and this script only reorders and hides them;
+   in the large-collection layout it draws just the rows in view from the embedded data. */
 (function () {
   "use strict";
+
+  var ROW_HEIGHT = 48;
+  var OVERSCAN = 10;
 
   function byId(id) {
     return document.getElementById(id);
@@ -23,43 +27,198 @@
 
   var table = byId("ranking");
   var body = table.tBodies[0];
-  var rows = Array.prototype.map.call(body.rows, function (tr) {
-    return {
-      el: tr,
-      rank: Number(tr.dataset.rank),
-      path: tr.dataset.path,
-      lowerPath: tr.dataset.path.toLowerCase(),
-      distance: Number(tr.dataset.distance),
-      cluster: Number(tr.dataset.cluster),
-      flag: tr.querySelector("input.flag")
-    };
-  });
+  var dataNode = byId("ranking-data");
+  var data = dataNode ? JSON.parse(dataNode.textContent) : null;
+  var rows;
+
+  if (data) {
+    rows = data.paths.map(function (path, i) {
+      return {
+        rank: i + 1, path: path, lowerPath: path.toLowerCase(), distance: data.distances[i],
+        cluster: data.clusters[i], anchor: data.anchors[i], index: data.indices[i],
+        pathOrder: data.pathOrder[i], href: data.hrefs ? data.hrefs[i] : null,
+        flagged: false, el: null
+      };
+    });
+  } else {
+    rows = Array.prototype.map.call(body.rows, function (tr) {
+      var path = tr.querySelector("td.path").textContent;
+      return {
+        rank: Number(tr.dataset.rank), path: path,
+        lowerPath: path.toLowerCase(), distance: Number(tr.dataset.distance),
+        cluster: Number(tr.dataset.cluster), anchor: tr.id, index: Number(tr.dataset.index),
+        pathOrder: Number(tr.dataset.pathOrder), href: tr.dataset.href || null,
+        flagged: false, el: tr, flagInput: tr.querySelector("input.flag")
+      };
+    });
+  }
   var byRank = rows.slice().sort(function (a, b) { return a.rank - b.rank; });
-  var rowByRank = {};
-  byRank.forEach(function (row) { rowByRank[row.rank] = row; });
+  var byAnchor = {};
+  rows.forEach(function (row) { byAnchor[row.anchor] = row; });
+
+  /* The current view: the rows that pass the filters, in the chosen order. */
+  var sortKey = "rank";
+  var descending = false;
+  var view = byRank.slice();
+  var pathFilter = byId("path-filter");
+  var clusterFilter = byId("cluster-filter");
+  var shownCount = byId("shown-count");
+
+  function computeView() {
+    var text = pathFilter.value.trim().toLowerCase();
+    var cluster = clusterFilter.value === "" ? 0 : Number(clusterFilter.value);
+    var key = sortKey === "path" ? "pathOrder" : sortKey;
+    var sign = descending ? -1 : 1;
+    var sorted = byRank.slice().sort(function (a, b) {
+      var order = a[key] - b[key];
+      return order !== 0 ? sign * order : a.rank - b.rank;
+    });
+    view = sorted.filter(function (row) {
+      return (cluster === 0 || row.cluster === cluster) &&
+        (text === "" || row.lowerPath.indexOf(text) !== -1);
+    });
+    shownCount.textContent = view.length === rows.length
+      ? rows.length + " images" : view.length + " of " + rows.length + " images shown";
+  }
+
+  /* Full layout: every row is in the page; reorder them and hide the filtered-out ones. */
+  function renderAllRows() {
+    var visible = {};
+    view.forEach(function (row) { visible[row.rank] = true; });
+    var fragment = document.createDocumentFragment();
+    view.forEach(function (row) { fragment.appendChild(row.el); });
+    rows.forEach(function (row) {
+      var hide = !visible[row.rank];
+      if (row.el.hidden !== hide) {
+        row.el.hidden = hide;
+      }
+      if (hide) {
+        fragment.appendChild(row.el);
+      }
+    });
+    body.appendChild(fragment);
+  }
+
+  /* Large layout: draw only the rows in and near the scrolled window. */
+  var scroller = byId("ranking-scroller");
+  var drawn = { first: -1, last: -1 };
+  var pending = false;
+
+  function thumbnailElement(row) {
+    var span = document.createElement("span");
+    span.className = "thumb";
+    span.setAttribute("role", "img");
+    span.setAttribute("aria-label", row.path);
+    if (data.thumbnails === "files") {
+      span.style.backgroundImage = 'url("' + data.thumbnailFolder + row.anchor + "." +
+        data.thumbnailFormat + '")';
+    } else {
+      span.classList.add("t" + row.index);
+    }
+    return span;
+  }
+
+  function cell(content) {
+    var td = document.createElement("td");
+    if (typeof content === "string") {
+      td.textContent = content;
+    } else if (content) {
+      td.appendChild(content);
+    }
+    return td;
+  }
+
+  function makeRow(row) {
+    var tr = document.createElement("tr");
+    tr.id = row.anchor;
+    if (current === row) {
+      tr.className = "current";
+    }
+    var flag = document.createElement("input");
+    flag.type = "checkbox";
+    flag.className = "flag";
+    flag.checked = row.flagged;
+    flag.setAttribute("aria-label", "Flag " + row.path);
+    flag.dataset.rank = row.rank;
+    var open = document.createElement("a");
+    open.className = "open";
+    open.href = "#" + row.anchor;
+    open.dataset.rank = row.rank;
+    open.appendChild(thumbnailElement(row));
+    var cluster = document.createElement("a");
+    cluster.href = "#cluster-" + row.cluster;
+    cluster.textContent = String(row.cluster);
+    var pathCell = cell(row.path);
+    pathCell.className = "path";
+    var distanceCell = cell(distanceFormat.format(row.distance));
+    distanceCell.className = "num";
+    [cell(flag), cell(String(row.rank)), cell(open), pathCell, distanceCell, cell(cluster)]
+      .forEach(function (td) { tr.appendChild(td); });
+    return tr;
+  }
+
+  function spacer(height) {
+    var tr = document.createElement("tr");
+    tr.className = "spacer";
+    tr.setAttribute("aria-hidden", "true");
+    var td = document.createElement("td");
+    td.colSpan = 6;
+    td.style.height = height + "px";
+    tr.appendChild(td);
+    return tr;
+  }
+
+  function renderWindow(force) {
+    pending = false;
+    var top = scroller.scrollTop;
+    var first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+    var last = Math.min(view.length,
+      Math.ceil((top + scroller.clientHeight) / ROW_HEIGHT) + OVERSCAN);
+    if (!force && first === drawn.first && last === drawn.last) {
+      return;
+    }
+    drawn = { first: first, last: last };
+    var fragment = document.createDocumentFragment();
+    fragment.appendChild(spacer(first * ROW_HEIGHT));
+    for (var i = first; i < last; i += 1) {
+      fragment.appendChild(makeRow(view[i]));
+    }
+    fragment.appendChild(spacer((view.length - last) * ROW_HEIGHT));
+    body.textContent = "";
+    body.appendChild(fragment);
+  }
+
+  function scheduleWindow() {
+    if (!pending) {
+      pending = true;
+      requestAnimationFrame(function () { renderWindow(false); });
+    }
+  }
+
+  function refresh() {
+    computeView();
+    if (data) {
+      renderWindow(true);
+    } else {
+      renderAllRows();
+    }
+  }
+
+  function scrollToRow(row) {
+    var position = view.indexOf(row);
+    if (position === -1) {
+      pathFilter.value = "";
+      clusterFilter.value = "";
+      refresh();
+      position = view.indexOf(row);
+    }
+    scroller.scrollTop = Math.max(0, position * ROW_HEIGHT - scroller.clientHeight / 3);
+    renderWindow(true);
+    scroller.scrollIntoView({ block: "start" });
+  }
 
   /* Sorting: a click on a column heading sorts by it, a second click reverses. */
   var headers = Array.prototype.slice.call(table.tHead.querySelectorAll("th[data-sort]"));
-  var collator = new Intl.Collator(undefined, { numeric: true });
-
-  function sortBy(key, descending) {
-    var sign = descending ? -1 : 1;
-    var sorted = rows.slice().sort(function (a, b) {
-      var order = key === "path" ? collator.compare(a.path, b.path) : a[key] - b[key];
-      return order !== 0 ? sign * order : a.rank - b.rank;
-    });
-    var fragment = document.createDocumentFragment();
-    sorted.forEach(function (row) { fragment.appendChild(row.el); });
-    body.appendChild(fragment);
-    headers.forEach(function (th) {
-      if (th.dataset.sort === key) {
-        th.setAttribute("aria-sort", descending ? "descending" : "ascending");
-      } else {
-        th.removeAttribute("aria-sort");
-      }
-    });
-  }
-
   headers.forEach(function (th) {
     var button = document.createElement("button");
     button.type = "button";
@@ -68,32 +227,24 @@
     th.textContent = "";
     th.appendChild(button);
     button.addEventListener("click", function () {
-      sortBy(th.dataset.sort, th.getAttribute("aria-sort") === "ascending");
+      descending = th.getAttribute("aria-sort") === "ascending";
+      sortKey = th.dataset.sort;
+      headers.forEach(function (other) {
+        if (other === th) {
+          other.setAttribute("aria-sort", descending ? "descending" : "ascending");
+        } else {
+          other.removeAttribute("aria-sort");
+        }
+      });
+      refresh();
     });
   });
-
-  /* Filtering by path text and by cluster. */
-  var pathFilter = byId("path-filter");
-  var clusterFilter = byId("cluster-filter");
-  var shownCount = byId("shown-count");
-
-  function applyFilters() {
-    var text = pathFilter.value.trim().toLowerCase();
-    var cluster = clusterFilter.value === "" ? 0 : Number(clusterFilter.value);
-    var shown = 0;
-    rows.forEach(function (row) {
-      var visible = (cluster === 0 || row.cluster === cluster) &&
-        (text === "" || row.lowerPath.indexOf(text) !== -1);
-      if (row.el.hidden === visible) {
-        row.el.hidden = !visible;
-      }
-      shown += visible ? 1 : 0;
-    });
-    shownCount.textContent = shown === rows.length
-      ? rows.length + " images" : shown + " of " + rows.length + " images shown";
+  pathFilter.addEventListener("input", refresh);
+  clusterFilter.addEventListener("change", refresh);
+  if (scroller) {
+    scroller.addEventListener("scroll", scheduleWindow, { passive: true });
+    window.addEventListener("resize", scheduleWindow);
   }
-  pathFilter.addEventListener("input", applyFilters);
-  clusterFilter.addEventListener("change", applyFilters);
 
   /* Flags: kept while the page is open, downloadable as a file made here. */
   var flagCount = byId("flag-count");
@@ -101,19 +252,29 @@
   var downloadCsv = byId("download-flags-csv");
 
   function flaggedRows() {
-    return byRank.filter(function (row) { return row.flag.checked; });
+    return byRank.filter(function (row) { return row.flagged; });
   }
 
-  function updateFlags() {
+  function updateFlagCount() {
     var count = flaggedRows().length;
     flagCount.textContent = count + " flagged";
     downloadText.disabled = count === 0;
     downloadCsv.disabled = count === 0;
   }
 
+  function setFlag(row, flagged) {
+    row.flagged = flagged;
+    var drawnRow = byId(row.anchor);
+    var input = row.flagInput || (drawnRow && drawnRow.querySelector("input.flag"));
+    if (input) {
+      input.checked = flagged;
+    }
+    updateFlagCount();
+  }
+
   function csvCell(value) {
     var text = String(value);
-    if (/^[=+\-@\t\r]/.test(text)) {
+    if (/^[=+\-@\t\r']/.test(text)) {
       text = "'" + text;
     }
     return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
@@ -131,8 +292,11 @@
   }
 
   body.addEventListener("change", function (event) {
-    if (event.target.classList.contains("flag")) {
-      updateFlags();
+    var input = event.target;
+    if (input.classList.contains("flag")) {
+      var row = data ? byRank[Number(input.dataset.rank) - 1]
+        : byAnchor[input.closest("tr").id];
+      setFlag(row, input.checked);
     }
   });
   downloadText.addEventListener("click", function () {
@@ -143,7 +307,7 @@
     var lines = ["rank,path,distance,cluster"].concat(flaggedRows().map(function (row) {
       return [row.rank, csvCell(row.path), row.distance, row.cluster].join(",");
     }));
-    download("flagged.csv", "text/csv;charset=utf-8", lines.join("\n") + "\n");
+    download("flagged.csv", "text/csv;charset=utf-8", lines.join("\r\n") + "\r\n");
   });
 
   /* The larger view: a modal dialog that steps through the ranking with the arrow keys. */
@@ -151,33 +315,55 @@
   var viewerImage = byId("viewer-image");
   var viewerFlag = byId("viewer-flag");
   var viewerOriginal = byId("viewer-original");
+  var viewerMissing = byId("viewer-missing");
   var current = null;
   var opener = null;
   var distanceFormat = new Intl.NumberFormat("en", { maximumFractionDigits: 0 });
 
   function thumbnailSource(row) {
-    var thumb = row.el.querySelector(".thumb");
-    var match = /url\("?(.*?)"?\)$/.exec(getComputedStyle(thumb).backgroundImage);
+    var probe = row.el ? row.el.querySelector(".thumb") : thumbnailElement(row);
+    if (!probe.isConnected) {
+      probe.hidden = true;
+      document.body.appendChild(probe);
+    }
+    var match = /url\("?(.*?)"?\)$/.exec(getComputedStyle(probe).backgroundImage);
+    if (!row.el) {
+      probe.remove();
+    }
     return match ? match[1] : "";
   }
 
-  function show(row) {
-    if (current) {
-      current.el.classList.remove("current");
+  function markCurrent(row) {
+    var old = current && byId(current.anchor);
+    if (old) {
+      old.classList.remove("current");
     }
     current = row;
-    row.el.classList.add("current");
-    viewerImage.src = thumbnailSource(row);
+    var now = row && byId(row.anchor);
+    if (now && now.tagName === "TR") {
+      now.classList.add("current");
+    }
+  }
+
+  function show(row) {
+    markCurrent(row);
+    var source = thumbnailSource(row);
+    viewerImage.hidden = !source;
+    viewerMissing.hidden = !!source;
+    if (source) {
+      viewerImage.src = source;
+    } else {
+      viewerImage.removeAttribute("src");
+    }
     viewerImage.alt = row.path;
     byId("viewer-path").textContent = row.path;
     byId("viewer-rank").textContent = row.rank + " of " + rows.length;
     byId("viewer-distance").textContent = distanceFormat.format(row.distance);
     byId("viewer-cluster").textContent = String(row.cluster);
-    viewerFlag.checked = row.flag.checked;
-    var href = row.el.dataset.href;
-    viewerOriginal.hidden = !href;
-    if (href) {
-      viewerOriginal.setAttribute("href", href);
+    viewerFlag.checked = row.flagged;
+    viewerOriginal.hidden = !row.href;
+    if (row.href) {
+      viewerOriginal.setAttribute("href", row.href);
     } else {
       viewerOriginal.removeAttribute("href");
     }
@@ -186,7 +372,7 @@
   }
 
   function step(offset) {
-    var next = current && rowByRank[current.rank + offset];
+    var next = current && byRank[current.rank - 1 + offset];
     if (next) {
       show(next);
     }
@@ -197,7 +383,7 @@
     if (!link || event.ctrlKey || event.metaKey || event.shiftKey) {
       return;
     }
-    var row = rowByRank[Number(link.dataset.rank)];
+    var row = byRank[Number(link.dataset.rank) - 1];
     if (!row) {
       return;
     }
@@ -224,10 +410,8 @@
     }
   });
   viewer.addEventListener("close", function () {
-    if (current) {
-      current.el.classList.remove("current");
-    }
-    if (opener) {
+    markCurrent(null);
+    if (opener && opener.isConnected) {
       opener.focus();
     }
   });
@@ -236,12 +420,21 @@
   byId("viewer-close").addEventListener("click", function () { viewer.close(); });
   viewerFlag.addEventListener("change", function () {
     if (current) {
-      current.flag.checked = viewerFlag.checked;
-      updateFlags();
+      setFlag(current, viewerFlag.checked);
     }
   });
 
-  applyFilters();
-  updateFlags();
+  /* Deep links to an image: in the large layout its row is drawn on demand. */
+  function followHash() {
+    var row = byAnchor[decodeURIComponent(location.hash.slice(1))];
+    if (data && row) {
+      scrollToRow(row);
+    }
+  }
+  window.addEventListener("hashchange", followHash);
+
+  refresh();
+  updateFlagCount();
+  followHash();
   drawHistogram();
 })();

@@ -152,7 +152,8 @@ def natural(name):
 
 def visible_paths(page):
     return page.eval_on_selector_all(
-        "#ranking tbody tr", "rows => rows.filter(r => !r.hidden).map(r => r.dataset.path)")
+        "#ranking tbody tr:not(.spacer)",
+        "rows => rows.filter(r => !r.hidden).map(r => r.querySelector('td.path').textContent)")
 
 
 def bars_drawn(page):
@@ -323,8 +324,10 @@ def test_site_of_two_reports_works_from_disk_and_over_http(visit, serve, tmp_pat
     assert main([str(first), str(second), "--site", str(site), "-q"]) == 0
 
     names = sorted(p.name for p in site.iterdir())
-    assert names == [".nojekyll", "first_set.csv", "first_set.html", "first_set.json",
-                     "index.html", "plotly.min.js", "second.csv", "second.html", "second.json"]
+    assert names == [".nojekyll", "first_set-thumbs", "first_set.csv", "first_set.html",
+                     "first_set.json", "index.html", "plotly.min.js", "second-thumbs",
+                     "second.csv", "second.html", "second.json"]
+    assert len(list((site / "second-thumbs").iterdir())) == 150
 
     for base in (site.as_uri() + "/", serve(site)):
         session = visit(base)

@@ -282,7 +282,8 @@ def test_config_site_key_writes_a_site(tmp_path):
 
     site = tmp_path / "public"
     assert sorted(p.name for p in site.iterdir()) == [
-        ".nojekyll", "index.csv", "index.html", "index.json", "plotly.min.js"]
+        ".nojekyll", "index-thumbs", "index.csv", "index.html", "index.json", "plotly.min.js"]
+    assert len(list((site / "index-thumbs").iterdir())) == 3
     text = (site / "index.html").read_text(encoding="utf-8")
     assert '<script src="plotly.min.js"' in text
     assert 'href="./index.csv"' in text

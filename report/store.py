@@ -1,0 +1,91 @@
+"""On-disk stores for the preprocessed arrays and thumbnails of one run.
+
+A run can hold far more images than memory: arrays and thumbnails are appended to temporary
+files as they are decoded and read back in chunks, so memory holds a few numbers per image.
+The files are read with plain reads rather than mapped, which keeps them out of the process's
+own memory and in the operating system's file cache.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+
+class ArrayStore:
+    """Equal-shaped uint8 arrays, appended in order and read back in chunks."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(shape)
+        self.item_bytes = int(np.prod(self.shape))
+        self.count = 0
+        self._file = tempfile.TemporaryFile(prefix="mean-image-report-", suffix=".u8")
+
+    def append(self, pixels: np.ndarray | bytes) -> None:
+        data = pixels if isinstance(pixels, bytes) else np.ascontiguousarray(pixels).tobytes()
+        if len(data) != self.item_bytes:
+            raise ValueError(f"expected {self.item_bytes} bytes of pixels, got {len(data)}")
+        self._file.seek(self.count * self.item_bytes)
+        self._file.write(data)
+        self.count += 1
+
+    def chunks(self, size: int = 256) -> Iterator[np.ndarray]:
+        """The arrays in order, ``size`` at a time, as fresh uint8 arrays."""
+        self._file.flush()
+        for start in range(0, self.count, size):
+            n = min(size, self.count - start)
+            self._file.seek(start * self.item_bytes)
+            block = np.frombuffer(self._file.read(n * self.item_bytes), dtype=np.uint8)
+            yield block.reshape(n, *self.shape)
+
+    def read_all(self) -> np.ndarray:
+        """Every array as one in-memory stack; for small sets and tests."""
+        blocks = list(self.chunks())
+        return np.concatenate(blocks) if blocks else np.empty((0, *self.shape), np.uint8)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    data: bytes
+    width: int
+    height: int
+
+
+class ThumbnailStore:
+    """Encoded thumbnails appended in order; any one can be read back by its index."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="mean-image-report-", suffix=".thumbs")
+        self._offsets: list[int] = [0]
+        self._sizes: list[tuple[int, int]] = []
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    def __iter__(self) -> Iterator[Thumbnail]:
+        return (self[index] for index in range(len(self)))
+
+    def append(self, thumbnail: Thumbnail) -> None:
+        self._file.seek(self._offsets[-1])
+        self._file.write(thumbnail.data)
+        self._offsets.append(self._offsets[-1] + len(thumbnail.data))
+        self._sizes.append((thumbnail.width, thumbnail.height))
+
+    def __getitem__(self, index: int) -> Thumbnail:
+        start, end = self._offsets[index], self._offsets[index + 1]
+        self._file.flush()
+        self._file.seek(start)
+        width, height = self._sizes[index]
+        return Thumbnail(self._file.read(end - start), width, height)
+
+    def size(self, index: int) -> tuple[int, int]:
+        return self._sizes[index]
+
+    def close(self) -> None:
+        self._file.close()
