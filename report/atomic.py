@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 
 def _default_mode() -> int:
@@ -28,7 +28,12 @@ def _as_target_error(exc: OSError, target: Path) -> OSError:
     return OSError(exc.errno, exc.strerror or str(exc), str(target))
 
 
-def _stage(target: Path, data: bytes) -> str:
+# What a file holds: bytes, or a callable that makes them (all at once, or piece by piece) when
+# the file is written, so that large outputs never need to sit in memory whole.
+Content = bytes | Callable[[], bytes | Iterable[bytes]]
+
+
+def _stage(target: Path, data: Content) -> str:
     """Write ``data`` to a new temporary file beside ``target`` and return its name."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +43,11 @@ def _stage(target: Path, data: bytes) -> str:
         raise _as_target_error(exc, target) from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            made = data() if callable(data) else data
+            if isinstance(made, bytes):
+                handle.write(made)
+            else:
+                handle.writelines(made)
         os.chmod(temp_name, _default_mode())
     except BaseException as exc:
         os.unlink(temp_name)
@@ -116,7 +125,7 @@ def check_writable(target: Path) -> None:
         raise PermissionError(13, "no permission to write there", str(folder))
 
 
-def write_atomically(files: dict[Path, bytes]) -> None:
+def write_atomically(files: dict[Path, Content]) -> None:
     """Write each file to a temporary name, and only when all are complete rename them into place.
 
     An interrupted or failed run leaves every earlier output as it was.

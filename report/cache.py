@@ -57,7 +57,7 @@ class Cache:
             CREATE TABLE IF NOT EXISTS reports (
                 target BLOB PRIMARY KEY, inputs TEXT NOT NULL, digests TEXT NOT NULL);
         """)
-        self._known: dict[bytes, tuple[int, int]] | None = None
+        self._known: set[int] | None = None
         self._pending = 0
 
     @staticmethod
@@ -71,27 +71,33 @@ class Cache:
             log.warning("cache in %s cannot be used (%s); decoding everything", folder, exc)
             return None
 
-    def _index(self) -> dict[bytes, tuple[int, int]]:
+    def _index(self) -> set[int]:
+        """Hashes of (path, size, mtime) of every entry: a few bytes each, to test quickly."""
         if self._known is None:
             rows = self._db.execute("SELECT path, size, mtime FROM images WHERE settings = ?",
                                     (self.settings_key,))
-            self._known = {bytes(path): (size, mtime) for path, size, mtime in rows}
+            self._known = {hash((bytes(path), size, mtime)) for path, size, mtime in rows}
         return self._known
 
-    def has(self, path: Path, size: int, mtime: int) -> bool:
-        return self._index().get(os.fsencode(path)) == (size, mtime)
+    def has(self, path: Path | str, size: int, mtime: int) -> bool:
+        """Very probably holds ``path`` as it is now; ``get`` then makes sure."""
+        return hash((os.fsencode(path), size, mtime)) in self._index()
 
-    def get(self, path: Path) -> CachedImage | str:
-        """The cached result for ``path``: the decoded image, or the reason it was skipped."""
+    def get(self, path: Path | str, size: int, mtime: int) -> CachedImage | str | None:
+        """The cached result for ``path``: the decoded image, or the reason it was skipped;
+        None when the cache holds no entry for the file as it is now."""
         row = self._db.execute(
             "SELECT pixels, thumbnail, thumb_width, thumb_height, frames, error FROM images "
-            "WHERE settings = ? AND path = ?", (self.settings_key, os.fsencode(path))).fetchone()
+            "WHERE settings = ? AND path = ? AND size = ? AND mtime = ?",
+            (self.settings_key, os.fsencode(path), size, mtime)).fetchone()
+        if row is None:
+            return None
         pixels, thumbnail, width, height, frames, error = row
         if error is not None:
             return error
         return bytes(pixels), Thumbnail(bytes(thumbnail), width, height), frames
 
-    def put(self, path: Path, size: int, mtime: int, result: CachedImage | str) -> None:
+    def put(self, path: Path | str, size: int, mtime: int, result: CachedImage | str) -> None:
         if isinstance(result, str):
             values = (None, None, None, None, None, result)
         else:
@@ -113,10 +119,9 @@ class Cache:
         digests = json.loads(row[1])
         return all(file_digest(Path(name)) == digest for name, digest in digests.items())
 
-    def record_report(self, report: Path, files: dict[Path, bytes], inputs: str) -> None:
-        """Remember which inputs made ``report`` and the files written with it."""
-        digests = {os.path.abspath(path): hashlib.sha256(data).hexdigest()
-                   for path, data in files.items()}
+    def record_report(self, report: Path, files: list[Path], inputs: str) -> None:
+        """Remember which inputs made ``report`` and the files, as now written, that go with it."""
+        digests = {os.path.abspath(path): file_digest(path) for path in files}
         self._db.execute("INSERT OR REPLACE INTO reports VALUES (?, ?, ?)",
                          (os.fsencode(os.path.abspath(report)), inputs,
                           json.dumps(digests, sort_keys=True)))

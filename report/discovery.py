@@ -39,7 +39,7 @@ class Candidate:
     """
 
     rel: str
-    path: Path
+    path: str
     key: str = ""
     size: int = 0
     mtime: int = 0
@@ -165,6 +165,7 @@ class _Walker:
         """Sort one entry; return its identity when it is a folder to walk into."""
         found = self.found
         rel = display_name(key)
+        rel = key if rel == key else rel  # one string, not two equal ones, per file
         if is_hidden(entry.name, self.hidden):
             log.debug("passed over %s: hidden or system file", printable(rel))
             found.ignored += 1
@@ -203,5 +204,5 @@ class _Walker:
         else:
             self.seen_files.add(identity)
             found.candidates.append(
-                Candidate(rel, Path(entry.path), key, info.st_size, info.st_mtime_ns))
+                Candidate(rel, entry.path, key, info.st_size, info.st_mtime_ns))
         return None

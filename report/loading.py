@@ -7,6 +7,7 @@ back in input order, and arrays and thumbnails stream to on-disk stores as they 
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import multiprocessing
@@ -231,9 +232,15 @@ def _start_worker(settings: PreprocessSettings, thumbnail_size: int) -> None:
     _worker_settings = (settings, thumbnail_size)
 
 
-def _decode_for_pool(path: Path) -> CachedImage | str:
-    """Decode in a worker; return plain bytes (cheap to send back) or the reason for skipping."""
-    settings, thumbnail_size = _worker_settings
+def _decode_for_pool(path: Path | str) -> CachedImage | str:
+    """Decode in a worker with the settings it was started with."""
+    return decode_result(path, *_worker_settings)
+
+
+def decode_result(path: Path | str, settings: PreprocessSettings, thumbnail_size: int
+                  ) -> CachedImage | str:
+    """Decode one file; return plain bytes (cheap to send between processes) or the reason
+    the file is skipped."""
     try:
         decoded = decode(path, settings, thumbnail_size)
     except DecodeError as exc:
@@ -241,18 +248,54 @@ def _decode_for_pool(path: Path) -> CachedImage | str:
     return decoded.image.tobytes(), decoded.thumbnail, decoded.frames
 
 
-def _decoded_in_order(paths: list[Path], settings: PreprocessSettings, thumbnail_size: int,
-                      workers: int) -> Iterator[CachedImage | str]:
-    """Decode ``paths`` and yield the results in the same order, whatever order workers finish."""
-    if workers <= 1 or len(paths) < 2 * workers:
-        _start_worker(settings, thumbnail_size)
-        yield from map(_decode_for_pool, paths)
-        return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    chunk = max(1, min(64, len(paths) // (workers * 8)))
-    with context.Pool(workers, _start_worker, (settings, thumbnail_size)) as pool:
-        yield from pool.imap(_decode_for_pool, paths, chunksize=chunk)
+class DecoderPool:
+    """Worker processes that decode files, started before the run builds up its own memory.
+
+    Workers are forked while the parent is still small, so each one holds little more than
+    the libraries; results come back in input order whatever order the workers finish in.
+    With one worker, files are decoded in this process.
+    """
+
+    def __init__(self, settings: PreprocessSettings, thumbnail_size: int, workers: int):
+        self.settings = settings
+        self.thumbnail_size = thumbnail_size
+        self.workers = workers
+        self._pool = None
+
+    def __enter__(self) -> DecoderPool:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> DecoderPool:
+        if self.workers > 1 and self._pool is None:
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+            # Frozen objects are left alone by the workers' garbage collector, so workers do
+            # not copy the parent's memory page by page just by scanning it.
+            gc.freeze()
+            try:
+                self._pool = context.Pool(self.workers, _start_worker,
+                                          (self.settings, self.thumbnail_size))
+            finally:
+                gc.unfreeze()
+        return self
+
+    def close(self) -> None:
+        """Stop the workers; safe to call more than once."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def decode_all(self, paths: list[Path]) -> Iterator[CachedImage | str]:
+        """Decode ``paths``, yielding each result in the order of ``paths``."""
+        if self._pool is None or len(paths) < 2 * self.workers:
+            _start_worker(self.settings, self.thumbnail_size)
+            return map(_decode_for_pool, paths)
+        chunk = max(1, min(64, len(paths) // (self.workers * 8)))
+        return self._pool.imap(_decode_for_pool, paths, chunksize=chunk)
 
 
 def _array_shape(settings: PreprocessSettings) -> tuple[int, ...]:
@@ -267,11 +310,18 @@ def load_images(
     progress: bool = False,
     workers: int = 1,
     cache: Cache | None = None,
+    pool: DecoderPool | None = None,
 ) -> LoadedSet:
     """Decode every candidate, in input order; files that fail are skipped and listed.
 
-    Files the cache already holds for these settings are not decoded again.
+    Files the cache already holds for these settings are not decoded again. Pass a running
+    ``pool`` to reuse its workers; otherwise one with ``workers`` processes is started here.
     """
+    if pool is None:
+        with DecoderPool(settings, thumbnail_size, workers) as own_pool:
+            return load_images(candidates, settings, thumbnail_size, progress, workers, cache,
+                               own_pool)
+
     candidates = list(candidates)
     cached = [cache is not None and cache.has(c.path, c.size, c.mtime) for c in candidates]
     to_decode = [c.path for c, hit in zip(candidates, cached) if not hit]
@@ -279,16 +329,17 @@ def load_images(
     accumulator = MeanAccumulator()
 
     writer = cache
-    decoded = _decoded_in_order(to_decode, settings, thumbnail_size, workers)
+    decoded = pool.decode_all(to_decode)
     bar = tqdm(total=len(candidates), desc="Decoding", unit="img", disable=not progress,
                leave=False)
     # Warnings go through tqdm while the bar is drawn, so they do not run into it.
     with bar, logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
         for candidate, hit in zip(candidates, cached):
-            if hit:
-                result = cache.get(candidate.path)
-            else:
-                result = next(decoded)
+            result = cache.get(candidate.path, candidate.size, candidate.mtime) if hit else None
+            if result is None:
+                # A cache entry that vanished since the check is simply decoded here.
+                result = (decode_result(candidate.path, settings, thumbnail_size) if hit
+                          else next(decoded))
                 loaded.decoded += 1
                 writer = _remember(writer, candidate, result)
             bar.update()
@@ -304,8 +355,6 @@ def load_images(
             loaded.keys.append(candidate.key or candidate.rel)
             loaded.paths.append(candidate.path)
             loaded.frames.append(frames)
-    decoded.close()
-
     if loaded.names:
         loaded.mean = accumulator.mean()
     return loaded

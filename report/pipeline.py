@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .analysis import analyse_chunks
@@ -14,7 +16,7 @@ from .config import Config
 from .discovery import Discovery, discover, printable
 from .exports import ranking_csv, ranking_json
 from .links import original_hrefs, relative_href
-from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, load_images
+from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, DecoderPool, load_images
 from .outcome import Outcome
 from .render import PLOTLY_FILE, Page, plotly_js, render_report
 
@@ -62,15 +64,20 @@ def open_cache(config: Config, use_cache: bool) -> Cache | None:
     return Cache.open_or_none(config.cache if use_cache else None, key)
 
 
+def decoder_pool(config: Config) -> DecoderPool:
+    """The worker pool for a run; start it before anything else grows the process."""
+    return DecoderPool(config.preprocess, config.output.thumbnail_size, config.workers)
+
+
 def compute(config: Config, progress: bool = False, cache: Cache | None = None,
-            found: Discovery | None = None) -> Outcome:
+            found: Discovery | None = None, pool: DecoderPool | None = None) -> Outcome:
     """Find and decode the images and run the analysis; nothing is written.
 
     The outcome keeps its arrays and thumbnails in temporary files: close it when done.
     """
     found = find_inputs(config) if found is None else found
     loaded = load_images(found.candidates, config.preprocess, config.output.thumbnail_size,
-                         progress=progress, workers=config.workers, cache=cache)
+                         progress=progress, workers=config.workers, cache=cache, pool=pool)
     skipped = found.skipped + loaded.skipped
     if not loaded.names:
         loaded.close()
@@ -102,8 +109,12 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
 
 
 def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Path],
-               thumbnails: str = "inline", layout: str = "auto") -> dict[Path, bytes]:
-    """The report page and its CSV and JSON, as bytes keyed by where they go."""
+               thumbnails: str = "inline", layout: str = "auto") -> dict[Path, Any]:
+    """The report page, its CSV and JSON and any thumbnail files, keyed by where they go.
+
+    Thumbnail files are callables that read the outcome's store when written, so write them
+    before the outcome is closed.
+    """
     folder = report.parent
     csv_path, json_path = report.with_suffix(".csv"), report.with_suffix(".json")
     page = Page(
@@ -114,12 +125,12 @@ def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Pat
         thumbnails=thumbnails,
         layout=layout,
     )
-    files = {
-        csv_path: ranking_csv(outcome),
-        json_path: ranking_json(outcome),
-    }
     html, extra = render_report(outcome, page, report)
-    files[report] = html.encode("utf-8")
+    files: dict[Path, Any] = {
+        csv_path: functools.partial(ranking_csv, outcome),
+        json_path: functools.partial(ranking_json, outcome),
+        report: lambda: html,
+    }
     files.update(extra)
     return files
 
@@ -133,6 +144,13 @@ def run(config: Config, progress: bool = False, use_cache: bool = True) -> Writt
     output = config.output
     for target in (output.path, output.csv_path, output.json_path):
         check_writable(target)
+    # Workers start first, while this process is small, so they do not inherit its memory.
+    with decoder_pool(config) as pool:
+        return _run(config, progress, use_cache, pool)
+
+
+def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> Written:
+    output = config.output
     found = find_inputs(config)
     cache = open_cache(config, use_cache)
     roots = [config.source.parent, Path.cwd()]
@@ -150,17 +168,19 @@ def run(config: Config, progress: bool = False, use_cache: bool = True) -> Writt
         if cache is not None and cache.report_is_current(output.path, inputs):
             log.info("%s is up to date", output.path)
             return Written(output.path, output.csv_path, output.json_path, fresh=False)
-        outcome = compute(config, progress, cache, found)
+        outcome = compute(config, progress, cache, found, pool)
+        pool.close()  # decoding is done: let the workers go before rendering
         try:
             files = page_files(outcome, output.path, output.plotly_js, roots,
                                output.thumbnails, output.layout)
+            if output.plotly_js == "directory":
+                files[output.path.with_name(PLOTLY_FILE)] = plotly_js().encode("utf-8")
+            write_atomically(files)
         finally:
             outcome.close()
-        if output.plotly_js == "directory":
-            files[output.path.with_name(PLOTLY_FILE)] = plotly_js().encode("utf-8")
-        write_atomically(files)
         if cache is not None:
-            cache.record_report(output.path, files, inputs)
+            cache.record_report(output.path, [output.path, output.csv_path, output.json_path]
+                                + [p for p in files if p.name == PLOTLY_FILE], inputs)
     finally:
         if cache is not None:
             cache.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import jinja2
 import markupsafe
@@ -175,15 +176,20 @@ def histogram_figure(distances: np.ndarray, edges: np.ndarray) -> dict[str, Any]
     }
 
 
-def natural_key(text: str) -> list[tuple[int, Any]]:
-    """The order a person expects for names: digits as numbers, letters without case."""
-    return [(0, int(part)) if part[0] in "0123456789" else (1, part.casefold())
-            for part in re.findall(r"[0-9]+|[^0-9]+", text)]
+def natural_key(text: str) -> str:
+    """A key that sorts names as a person expects: digits as numbers, letters without case.
+
+    Runs of digits are padded to one width so that plain string order puts ``img2`` before
+    ``img10``; the name itself follows a NUL, to break ties. One string per name keeps the
+    sort light on memory for a hundred thousand names.
+    """
+    padded = re.sub(r"[0-9]+", lambda run: run.group().zfill(24), text.casefold())
+    return f"{padded}\0{text}"
 
 
 def path_order(names: list[str]) -> list[int]:
     """Each name's position when sorted naturally (``img2`` before ``img10``), from 1."""
-    ordered = sorted(range(len(names)), key=lambda i: (natural_key(names[i]), names[i]))
+    ordered = sorted(range(len(names)), key=lambda i: natural_key(names[i]))
     positions = [0] * len(names)
     for position, index in enumerate(ordered, start=1):
         positions[index] = position
@@ -208,10 +214,11 @@ def grid_sample(members: list[dict[str, Any]], size: int) -> list[dict[str, Any]
 
 
 def report_context(outcome: Outcome, page: Page, report_name: str = "report.html"
-                   ) -> tuple[dict[str, Any], dict[str, bytes]]:
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything the template shows, and any thumbnail files to write beside the page.
 
-    Computed here so the template only lays it out.
+    Computed here so the template only lays it out. In the large layout only the sampled rows
+    become dictionaries; the ranking itself goes to the page as compact columns.
     """
     analysis = outcome.analysis
     count = len(outcome.names)
@@ -220,57 +227,59 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
     scale = max(1, MEAN_IMAGE_DISPLAY // max(width, height))
     originals = page.originals or [None] * count
     anchors = [image_anchor(key) for key in outcome.keys]
-    by_path = path_order([outcome.names[i] for i in analysis.order])
+    order = analysis.order.tolist()
+    by_path = path_order([outcome.names[i] for i in order])
 
-    # Each name is escaped once here; the template would otherwise escape it four times.
-    names = [markupsafe.escape(name) for name in outcome.names]
-    rows = [
-        {
+    def row(position: int) -> dict[str, Any]:
+        index = order[position]
+        distance = float(analysis.distances[index])
+        return {
             "rank": position + 1,
-            "index": int(index),
-            "name": names[index],
-            "path": outcome.names[index],
+            "index": index,
+            # Escaped once here; the template would otherwise escape the name four times.
+            "name": markupsafe.escape(outcome.names[index]),
             "anchor": anchors[index],
-            "distance": float(analysis.distances[index]),
-            "distance_text": format_distance(float(analysis.distances[index])),
+            "distance": distance,
+            "distance_text": format_distance(distance),
             "cluster": int(analysis.clusters[index]),
             "href": originals[index],
             "path_order": by_path[position],
         }
-        for position, index in enumerate(analysis.order)
-    ]
+
+    rows = [] if large else [row(position) for position in range(count)]
+    ranked_clusters = analysis.clusters[analysis.order]
     clusters = []
     for summary in analysis.summaries:
-        members = [row for row in rows if row["cluster"] == summary.number]
+        positions = np.flatnonzero(ranked_clusters == summary.number).tolist()
+        if large:
+            positions = grid_sample(positions, GRID_SAMPLE)
         clusters.append({
             "number": summary.number,
             "size": summary.size,
             "distance_min": summary.distance_min,
             "distance_max": summary.distance_max,
             "mean_uri": None if summary.mean_image is None else png_data_uri(summary.mean_image),
-            "rows": grid_sample(members, GRID_SAMPLE) if large else members,
+            "rows": [rows[p] if rows else row(p) for p in positions],
         })
 
-    mime = f"image/{THUMBNAIL_FORMAT}"
     folder = thumbnail_folder(report_name)
-    files: dict[str, bytes] = {}
-    if page.thumbnails == "files":
-        shown = range(count)
-    elif large:
-        shown = sorted({row["index"] for cluster in clusters for row in cluster["rows"]})
+    files: dict[str, Any] = {}
+    if large and page.thumbnails == "inline":
+        shown = sorted({r["index"] for cluster in clusters for r in cluster["rows"]})
     else:
         shown = range(count)
     thumbnails = []
     for index in shown:
-        thumbnail = outcome.thumbnails[index]
+        thumb_width, thumb_height = outcome.thumbnails.size(index)
         if page.thumbnails == "files":
             name = f"{folder}/{anchors[index]}.{THUMBNAIL_FORMAT}"
-            files[name] = thumbnail.data
+            # Read when written, so a hundred thousand thumbnails never sit in memory at once.
+            files[name] = functools.partial(_thumbnail_bytes, outcome.thumbnails, index)
             uri = "./" + name
         else:
-            uri = data_uri(thumbnail.data, mime)
-        thumbnails.append({"index": index, "uri": uri, "width": thumbnail.width,
-                           "height": thumbnail.height})
+            uri = data_uri(outcome.thumbnails[index].data, f"image/{THUMBNAIL_FORMAT}")
+        thumbnails.append({"index": index, "uri": uri, "width": thumb_width,
+                           "height": thumb_height})
 
     context = {
         "title": outcome.title,
@@ -286,8 +295,9 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
         "mean_width": width * scale,
         "mean_height": height * scale,
         "thumbnails": thumbnails,
-        "rows": [] if large else rows,
-        "ranking_data": ranking_data(rows, page, folder) if large else None,
+        "rows": rows,
+        "ranking_data": ranking_data(outcome, order, originals, anchors, by_path, page,
+                                     folder) if large else None,
         "clusters": clusters,
         "edges": [float(edge) for edge in analysis.edges],
         "histogram": histogram_figure(analysis.distances, analysis.edges),
@@ -298,16 +308,23 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
     return context, files
 
 
-def ranking_data(rows: list[dict[str, Any]], page: Page, folder: str) -> dict[str, Any]:
+def _thumbnail_bytes(store: Any, index: int) -> bytes:
+    return store[index].data
+
+
+def ranking_data(outcome: Outcome, order: list[int], originals: list[str | None],
+                 anchors: list[str], by_path: list[int], page: Page, folder: str
+                 ) -> dict[str, Any]:
     """The whole ranking as compact columns, for the script to draw the rows in view."""
+    hrefs = [originals[i] for i in order]
     return {
-        "paths": [row["path"] for row in rows],
-        "distances": [row["distance"] for row in rows],
-        "clusters": [row["cluster"] for row in rows],
-        "anchors": [row["anchor"] for row in rows],
-        "indices": [row["index"] for row in rows],
-        "pathOrder": [row["path_order"] for row in rows],
-        "hrefs": [row["href"] for row in rows] if any(row["href"] for row in rows) else None,
+        "paths": [outcome.names[i] for i in order],
+        "distances": outcome.analysis.distances[order].tolist(),
+        "clusters": outcome.analysis.clusters[order].tolist(),
+        "anchors": [anchors[i] for i in order],
+        "indices": order,
+        "pathOrder": by_path,
+        "hrefs": hrefs if any(hrefs) else None,
         "thumbnails": page.thumbnails,
         "thumbnailFolder": f"./{folder}/",
         "thumbnailFormat": THUMBNAIL_FORMAT,
@@ -315,12 +332,14 @@ def ranking_data(rows: list[dict[str, Any]], page: Page, folder: str) -> dict[st
 
 
 def render_report(outcome: Outcome, page: Page = Page(), report: Path | None = None
-                  ) -> tuple[str, dict[Path, bytes]]:
-    """The page as text, and the files to write beside it (thumbnails, when they are files).
+                  ) -> tuple[Iterator[bytes], dict[Path, Any]]:
+    """The page as UTF-8 pieces, and the files to write beside it (thumbnails, as files).
 
-    The page is self-contained unless ``page`` asks for plotly.js or thumbnails elsewhere.
+    The page is streamed rather than built as one string, so memory does not grow with it. It
+    is self-contained unless ``page`` asks for plotly.js or thumbnails elsewhere.
     """
     report = Path("report.html") if report is None else report
     context, files = report_context(outcome, page, report.name)
-    html = environment().get_template(TEMPLATE).render(context)
-    return html, {report.parent / name: data for name, data in files.items()}
+    pieces = environment().get_template(TEMPLATE).generate(context)
+    return (piece.encode("utf-8") for piece in pieces), {
+        report.parent / name: data for name, data in files.items()}

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .atomic import check_writable, write_atomically
 from .config import Config
@@ -65,7 +66,8 @@ def build_site(configs: list[Config], folder: Path, progress: bool = False,
     """
     names = [INDEX] if len(configs) == 1 else safe_page_names(configs)
     check_writable(folder / f"{INDEX}.html")
-    files: dict[Path, bytes] = {}
+    files: dict[Path, Any] = {}
+    outcomes = []
     pages = []
     for config, name in zip(configs, names):
         cache = open_cache(config, use_cache)
@@ -74,12 +76,10 @@ def build_site(configs: list[Config], folder: Path, progress: bool = False,
         finally:
             if cache is not None:
                 cache.close()
+        outcomes.append(outcome)
         report = folder / f"{name}.html"
-        try:
-            files.update(page_files(outcome, report, "directory", [folder], "files",
-                                    config.output.layout))
-        finally:
-            outcome.close()
+        files.update(page_files(outcome, report, "directory", [folder], "files",
+                                config.output.layout))
         pages.append(PublishedPage(
             name=name,
             title=outcome.title,
@@ -93,7 +93,11 @@ def build_site(configs: list[Config], folder: Path, progress: bool = False,
     files[folder / PLOTLY_FILE] = plotly_js().encode("utf-8")
     files[folder / ".nojekyll"] = b""
 
-    write_atomically(files)
+    try:
+        write_atomically(files)
+    finally:
+        for outcome in outcomes:
+            outcome.close()
     log.info("wrote a site of %d report(s) to %s", len(configs), folder)
     written = [folder / f"{name}.html" for name in names]
     return written if len(configs) == 1 else [folder / f"{INDEX}.html", *written]

@@ -9,6 +9,7 @@ own memory and in the operating system's file cache.
 from __future__ import annotations
 
 import tempfile
+from array import array
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -62,11 +63,13 @@ class ThumbnailStore:
 
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile(prefix="mean-image-report-", suffix=".thumbs")
-        self._offsets: list[int] = [0]
-        self._sizes: list[tuple[int, int]] = []
+        # Typed arrays rather than lists of ints: a few bytes per thumbnail, not a hundred.
+        self._offsets = array("Q", [0])
+        self._widths = array("H")
+        self._heights = array("H")
 
     def __len__(self) -> int:
-        return len(self._sizes)
+        return len(self._widths)
 
     def __iter__(self) -> Iterator[Thumbnail]:
         return (self[index] for index in range(len(self)))
@@ -75,17 +78,17 @@ class ThumbnailStore:
         self._file.seek(self._offsets[-1])
         self._file.write(thumbnail.data)
         self._offsets.append(self._offsets[-1] + len(thumbnail.data))
-        self._sizes.append((thumbnail.width, thumbnail.height))
+        self._widths.append(thumbnail.width)
+        self._heights.append(thumbnail.height)
 
     def __getitem__(self, index: int) -> Thumbnail:
         start, end = self._offsets[index], self._offsets[index + 1]
         self._file.flush()
         self._file.seek(start)
-        width, height = self._sizes[index]
-        return Thumbnail(self._file.read(end - start), width, height)
+        return Thumbnail(self._file.read(end - start), *self.size(index))
 
     def size(self, index: int) -> tuple[int, int]:
-        return self._sizes[index]
+        return self._widths[index], self._heights[index]
 
     def close(self) -> None:
         self._file.close()

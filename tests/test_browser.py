@@ -339,3 +339,72 @@ def test_site_of_two_reports_works_from_disk_and_over_http(visit, serve, tmp_pat
             assert bars_drawn(page) > 0
             assert page.locator("#ranking tbody tr").count() == 150
         assert session.blocked == [] and session.errors == []
+
+
+@pytest.mark.parametrize("thumbnails", ["inline", "files"])
+def test_large_collection_layout(visit, tmp_path, thumbnails):
+    config = config_with(tmp_path, f"large-{thumbnails}", path="out/report.html",
+                         layout="large", thumbnails=thumbnails)
+    assert main([str(config), "-q"]) == 0
+    output = tmp_path / "out" / "report.html"
+    rows = ranking(output)
+    session = visit(output.parent.as_uri() + "/")
+    page = session.open(output.as_uri())
+
+    drawn = visible_paths(page)
+    assert 10 <= len(drawn) < 150
+    assert drawn == [row["path"] for row in rows[: len(drawn)]]
+    assert "150 images" in page.locator("#shown-count").inner_text()
+
+    page.locator('#ranking th[data-sort="distance"] button').click()
+    page.locator('#ranking th[data-sort="distance"] button').click()
+    assert visible_paths(page)[0] == rows[-1]["path"]
+
+    page.fill("#path-filter", "u1f6")
+    expected = [r["path"] for r in reversed(rows) if "u1f6" in r["path"]]
+    assert page.locator("#shown-count").inner_text() == f"{len(expected)} of 150 images shown"
+    assert visible_paths(page) == expected[: len(visible_paths(page))]
+    page.fill("#path-filter", "")
+
+    page.locator("#cluster-3 a.open").first.click()
+    first_of_3 = next(r for r in rows if r["cluster"] == "3")
+    assert page.locator("#viewer-path").inner_text() == first_of_3["path"]
+    assert page.locator("#viewer-image").evaluate("i => i.naturalWidth") > 0
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#viewer-path").inner_text() == rows[int(first_of_3["rank"])]["path"]
+    page.keyboard.press("Escape")
+
+    grid = page.locator("#cluster-1 .grid li").count()
+    assert 0 < grid <= 48
+    assert session.blocked == [] and session.errors == []
+
+
+def test_large_layout_deep_link_draws_the_row(visit, tmp_path):
+    config = config_with(tmp_path, "deep", path="out/report.html", layout="large")
+    assert main([str(config), "-q"]) == 0
+    output = tmp_path / "out" / "report.html"
+    rows = ranking(output)
+    session = visit(output.parent.as_uri() + "/")
+    page = session.open(output.as_uri())
+    anchor = page.evaluate(
+        "JSON.parse(document.getElementById('ranking-data').textContent).anchors[120]")
+
+    page.goto(output.as_uri() + "#" + anchor)
+    row = page.locator(f"tr#{anchor}")
+    assert row.count() == 1
+    assert row.locator("td.path").inner_text() == rows[120]["path"]
+    box = row.bounding_box()
+    assert box is not None and 0 <= box["y"] <= 900
+    assert session.errors == []
+
+
+def test_large_layout_without_javascript_says_what_it_shows(visit, tmp_path):
+    config = config_with(tmp_path, "nojs-large", path="out/report.html", layout="large")
+    assert main([str(config), "-q"]) == 0
+    output = tmp_path / "out" / "report.html"
+    session = visit(output.parent.as_uri() + "/", javascript=False)
+    page = session.open(output.as_uri())
+
+    assert "more than the 5000 this page" in page.locator("#ranking-section").inner_text()
+    assert page.locator("#cluster-1 .thumb:visible").count() > 0
+    assert page.locator("#mean-image").is_visible()

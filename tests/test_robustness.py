@@ -169,3 +169,52 @@ def test_names_that_differ_only_in_undecodable_bytes_stay_apart(tmp_path):
     text = (tmp_path / "out" / "r.html").read_text(encoding="utf-8")
     anchors = [part.split('"')[0] for part in text.split('<tr id="')[1:]]
     assert len(anchors) == 2 and len(set(anchors)) == 2
+
+
+def test_cache_decodes_only_what_changed(tmp_path, monkeypatch):
+    from report import loading
+
+    folder = pictures(tmp_path / "pics", 4)
+    config = config_for(tmp_path, '[input]\npath = "pics"\n[output]\npath = "out/r.html"\n'
+                                  '[run]\nworkers = 1\n[cache]\npath = "cache"\n')
+    decoded = []
+    real = loading.decode_result
+    monkeypatch.setattr(loading, "_decode_for_pool",
+                        lambda path: decoded.append(os.path.basename(path)) or real(
+                            path, *loading._worker_settings))
+
+    assert main([str(config), "-q"]) == 0
+    assert sorted(decoded) == ["p0.png", "p1.png", "p2.png", "p3.png"]
+    first = (tmp_path / "out" / "r.html").read_bytes()
+
+    decoded.clear()
+    assert main([str(config), "-q"]) == 0
+    assert decoded == []
+
+    Image.new("L", (10, 10), 222).save(folder / "p2.png")
+    os.utime(folder / "p2.png", ns=(1, 1))
+    assert main([str(config), "-q"]) == 0
+    assert decoded == ["p2.png"]
+    assert (tmp_path / "out" / "r.html").read_bytes() != first
+
+    decoded.clear()
+    assert main([str(config), "-q", "--no-cache"]) == 0
+    assert len(decoded) == 4
+    assert (tmp_path / "cache").is_dir() and not (folder / "cache").exists()
+
+
+def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (12, 9, 3), dtype=np.uint8)).save(
+            folder / f"r{i:02d}.png")
+    outputs = []
+    for workers in (1, 2, 3):
+        out = tmp_path / f"w{workers}"
+        config = config_for(tmp_path, f'[input]\npath = "pics"\n[run]\nworkers = {workers}\n'
+                                      f'[output]\npath = "{out.name}/r.html"\n')
+        assert main([str(config), "-q", "--no-cache"]) == 0
+        outputs.append([(out / name).read_bytes() for name in ("r.html", "r.csv", "r.json")])
+    assert outputs[0] == outputs[1] == outputs[2]
