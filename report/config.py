@@ -285,6 +285,8 @@ def load_config(
 
     default_title = input_folder.name or input_folder.resolve().name or "images"
     title = top.get("title", str, default_title, "a string")
+    if "\0" in title:
+        raise top.error("title", "must not contain a NUL character")
     return Config(title, inputs, preprocess, count, output, source, workers, cache)
 
 

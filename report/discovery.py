@@ -134,46 +134,47 @@ class _Walker:
         included = any(fnmatchcase(rel, pattern) for pattern in self.include)
         return included and not any(fnmatchcase(rel, pattern) for pattern in self.exclude)
 
-    def listing(self, folder: Path, prefix: str) -> Iterator[os.DirEntry]:
+    def listing(self, folder: str, prefix: str) -> Iterator[str]:
+        """The names in ``folder`` in byte order; plain names stay light in a huge folder."""
         try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+            names = os.listdir(folder)
         except OSError as exc:
             reason = f"folder cannot be read: {exc.strerror}"
             self.found.skipped.append(Skipped(display_name(prefix) or ".", reason))
-            entries = []
-        return iter(entries)
+            names = []
+        names.sort(key=os.fsencode)
+        return iter(names)
 
     def walk(self, folder: Path, prefix: str, ancestors: list[tuple[int, int]]) -> None:
         self.seen_dirs.add(ancestors[-1])
-        stack = [(self.listing(folder, prefix), prefix, ancestors)]
+        stack = [(self.listing(str(folder), prefix), str(folder), prefix, ancestors)]
         while stack:
-            entries, prefix, ancestors = stack[-1]
-            entry = next(entries, None)
-            if entry is None:
+            names, here, prefix, ancestors = stack[-1]
+            name = next(names, None)
+            if name is None:
                 stack.pop()
                 continue
-            key = prefix + entry.name
-            folder_key = self.visit(entry, key, ancestors)
+            path = os.path.join(here, name)
+            folder_key = self.visit(name, path, prefix + name, ancestors)
             if folder_key is not None:
                 self.seen_dirs.add(folder_key)
-                stack.append((self.listing(Path(entry.path), key + "/"), key + "/",
-                              ancestors + [folder_key]))
+                stack.append((self.listing(path, prefix + name + "/"), path,
+                              prefix + name + "/", ancestors + [folder_key]))
 
-    def visit(self, entry: os.DirEntry, key: str, ancestors: list[tuple[int, int]]
+    def visit(self, name: str, path: str, key: str, ancestors: list[tuple[int, int]]
               ) -> tuple[int, int] | None:
         """Sort one entry; return its identity when it is a folder to walk into."""
         found = self.found
         rel = display_name(key)
         rel = key if rel == key else rel  # one string, not two equal ones, per file
-        if is_hidden(entry.name, self.hidden):
+        if is_hidden(name, self.hidden):
             log.debug("passed over %s: hidden or system file", printable(rel))
             found.ignored += 1
             return None
         try:
-            info = entry.stat(follow_symlinks=True)
+            info = os.stat(path)
         except OSError as exc:
-            reason = "broken symbolic link" if entry.is_symlink() else exc.strerror
+            reason = "broken symbolic link" if os.path.islink(path) else exc.strerror
             found.skipped.append(Skipped(rel, f"cannot be read: {reason}"))
             return None
         identity = (info.st_dev, info.st_ino)
@@ -195,7 +196,7 @@ class _Walker:
             found.ignored += 1
         elif not self.wanted(rel):
             pass
-        elif Path(entry.name).suffix.lower() in NON_IMAGE_SUFFIXES:
+        elif os.path.splitext(name)[1].lower() in NON_IMAGE_SUFFIXES:
             log.debug("passed over %s: its extension says it is not an image", printable(rel))
             found.non_images += 1
         elif identity in self.seen_files:
@@ -204,5 +205,5 @@ class _Walker:
         else:
             self.seen_files.add(identity)
             found.candidates.append(
-                Candidate(rel, entry.path, key, info.st_size, info.st_mtime_ns))
+                Candidate(rel, path, key, info.st_size, info.st_mtime_ns))
         return None

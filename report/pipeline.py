@@ -73,11 +73,14 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
             found: Discovery | None = None, pool: DecoderPool | None = None) -> Outcome:
     """Find and decode the images and run the analysis; nothing is written.
 
-    The outcome keeps its arrays and thumbnails in temporary files: close it when done.
+    A ``pool`` passed in is closed once decoding is done. The outcome keeps its arrays and
+    thumbnails in temporary files: close it when done.
     """
     found = find_inputs(config) if found is None else found
     loaded = load_images(found.candidates, config.preprocess, config.output.thumbnail_size,
                          progress=progress, workers=config.workers, cache=cache, pool=pool)
+    if pool is not None:
+        pool.close()  # decoding is done: let the workers go before the analysis and the page
     skipped = found.skipped + loaded.skipped
     if not loaded.names:
         loaded.close()
@@ -169,12 +172,12 @@ def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> 
             log.info("%s is up to date", output.path)
             return Written(output.path, output.csv_path, output.json_path, fresh=False)
         outcome = compute(config, progress, cache, found, pool)
-        pool.close()  # decoding is done: let the workers go before rendering
+        del found  # the candidates are not needed any more; free them before the page
         try:
             files = page_files(outcome, output.path, output.plotly_js, roots,
                                output.thumbnails, output.layout)
             if output.plotly_js == "directory":
-                files[output.path.with_name(PLOTLY_FILE)] = plotly_js().encode("utf-8")
+                files[output.path.with_name(PLOTLY_FILE)] = plotly_js()
             write_atomically(files)
         finally:
             outcome.close()

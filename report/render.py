@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import jinja2
 import markupsafe
@@ -70,16 +70,20 @@ def environment() -> jinja2.Environment:
     return env
 
 
-@lru_cache(maxsize=1)
-def plotly_js() -> str:
+# Stands in the rendered page where the plotly.js bundle goes; the bundle's bytes are written
+# there directly rather than passed through the template as a multi-megabyte string.
+PLOTLY_PLACEHOLDER = "\x00plotly.js\x00"
+
+
+def plotly_js() -> bytes:
     """The plotly.js bundle that the plotly package ships, for inlining or copying."""
     bundle = resources.files("plotly") / "package_data" / PLOTLY_FILE
-    return bundle.read_text(encoding="utf-8")
+    return bundle.read_bytes()
 
 
 def plotly_version() -> str:
     """The bundle's own version, read from its header, for the matching CDN address."""
-    found = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", plotly_js()[:500])
+    found = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", plotly_js()[:500].decode("ascii"))
     if not found:
         raise RuntimeError("cannot tell the version of the bundled plotly.js")
     return found.group(1)
@@ -88,7 +92,7 @@ def plotly_version() -> str:
 def plotly_script(page: Page) -> dict[str, str]:
     """What the template needs to load plotly.js in the chosen way."""
     if page.plotly_js == "inline":
-        return {"code": plotly_js()}
+        return {"code": markupsafe.Markup(PLOTLY_PLACEHOLDER)}
     if page.plotly_js == "cdn":
         return {"src": PLOTLY_CDN.format(version=plotly_version())}
     return {"src": page.plotly_href}
@@ -297,7 +301,7 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
         "thumbnails": thumbnails,
         "rows": rows,
         "ranking_data": ranking_data(outcome, order, originals, anchors, by_path, page,
-                                     folder) if large else None,
+                                     folder, shown) if large else None,
         "clusters": clusters,
         "edges": [float(edge) for edge in analysis.edges],
         "histogram": histogram_figure(analysis.distances, analysis.edges),
@@ -313,16 +317,23 @@ def _thumbnail_bytes(store: Any, index: int) -> bytes:
 
 
 def ranking_data(outcome: Outcome, order: list[int], originals: list[str | None],
-                 anchors: list[str], by_path: list[int], page: Page, folder: str
-                 ) -> dict[str, Any]:
-    """The whole ranking as compact columns, for the script to draw the rows in view."""
+                 anchors: list[str], by_path: list[int], page: Page, folder: str,
+                 embedded: Iterable[int]) -> dict[str, Any]:
+    """The whole ranking as compact columns, for the script to draw the rows in view.
+
+    ``embedded`` are the images whose thumbnails the page holds (as CSS classes named after
+    the image's index); with thumbnails as files, every row has one by its anchor.
+    """
     hrefs = [originals[i] for i in order]
+    rank_of = np.empty(len(order), dtype=np.int64)
+    rank_of[outcome.analysis.order] = np.arange(len(order))
     return {
         "paths": [outcome.names[i] for i in order],
         "distances": outcome.analysis.distances[order].tolist(),
         "clusters": outcome.analysis.clusters[order].tolist(),
         "anchors": [anchors[i] for i in order],
-        "indices": order,
+        "embedded": {str(int(rank_of[i])): i for i in embedded}
+                    if page.thumbnails == "inline" else {},
         "pathOrder": by_path,
         "hrefs": hrefs if any(hrefs) else None,
         "thumbnails": page.thumbnails,
@@ -341,5 +352,15 @@ def render_report(outcome: Outcome, page: Page = Page(), report: Path | None = N
     report = Path("report.html") if report is None else report
     context, files = report_context(outcome, page, report.name)
     pieces = environment().get_template(TEMPLATE).generate(context)
-    return (piece.encode("utf-8") for piece in pieces), {
-        report.parent / name: data for name, data in files.items()}
+    return _encoded(pieces), {report.parent / name: data for name, data in files.items()}
+
+
+def _encoded(pieces: Iterable[str]) -> Iterator[bytes]:
+    """The page's pieces as UTF-8, with the plotly.js bundle put in place of its placeholder."""
+    for piece in pieces:
+        if PLOTLY_PLACEHOLDER in piece:
+            before, after = piece.split(PLOTLY_PLACEHOLDER, 1)
+            yield before.encode("utf-8")
+            yield plotly_js()
+            piece = after
+        yield piece.encode("utf-8")

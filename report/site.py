@@ -90,7 +90,7 @@ def build_site(configs: list[Config], folder: Path, progress: bool = False,
         ))
     if len(configs) > 1:
         files[folder / f"{INDEX}.html"] = render_index(pages).encode("utf-8")
-    files[folder / PLOTLY_FILE] = plotly_js().encode("utf-8")
+    files[folder / PLOTLY_FILE] = plotly_js()
     files[folder / ".nojekyll"] = b""
 
     try:

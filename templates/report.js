@@ -35,7 +35,8 @@
     rows = data.paths.map(function (path, i) {
       return {
         rank: i + 1, path: path, lowerPath: path.toLowerCase(), distance: data.distances[i],
-        cluster: data.clusters[i], anchor: data.anchors[i], index: data.indices[i],
+        cluster: data.clusters[i], anchor: data.anchors[i],
+        index: i in data.embedded ? data.embedded[i] : -1,
         pathOrder: data.pathOrder[i], href: data.hrefs ? data.hrefs[i] : null,
         flagged: false, el: null
       };
@@ -112,8 +113,10 @@
     if (data.thumbnails === "files") {
       span.style.backgroundImage = 'url("' + data.thumbnailFolder + row.anchor + "." +
         data.thumbnailFormat + '")';
-    } else {
+    } else if (row.index >= 0) {
       span.classList.add("t" + row.index);
+    } else {
+      span.classList.add("no-thumb");
     }
     return span;
   }
