@@ -38,6 +38,24 @@ TIMINGS_JS = """
 """
 
 
+# Sorts the ranking by distance (twice: descending) and filters it, timing each from the click
+# or keystroke to the next frame drawn after it.
+INTERACTION_JS = """
+async () => {
+  const frame = () => new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)));
+  const time = async action => { const t0 = performance.now(); action(); await frame();
+                                 return performance.now() - t0; };
+  const button = document.querySelector('#ranking th[data-sort="distance"] button');
+  const filter = document.getElementById('path-filter');
+  if (!button || !filter) { return {sort: null, filter: null}; }
+  await time(() => button.click());
+  const sort = await time(() => button.click());
+  const typed = await time(() => { filter.value = '1'; filter.dispatchEvent(new Event('input')); });
+  return {sort: sort, filter: typed};
+}
+"""
+
+
 def unavailable_reason() -> str | None:
     """Why first paint cannot be measured here, or None when it can."""
     try:
@@ -56,8 +74,9 @@ def _only_files(route) -> None:
         route.abort()
 
 
-def measure_once(page_path: Path) -> tuple[float | None, float | None, str]:
-    """One fresh browser's first contentful paint and load-event end, in ms, and its version."""
+def measure_once(page_path: Path) -> tuple[dict[str, float | None], str]:
+    """One fresh browser's first contentful paint, load-event end, and the time to sort and to
+    filter the ranking, in ms, and the browser's version."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -68,22 +87,22 @@ def measure_once(page_path: Path) -> tuple[float | None, float | None, str]:
             page.goto(page_path.resolve().as_uri(), wait_until="load",
                       timeout=LOAD_TIMEOUT_MS)
             timings = page.evaluate(TIMINGS_JS)
-            return timings["fcp"], timings["load"], browser.version
+            timings.update(page.evaluate(INTERACTION_JS))
+            return timings, browser.version
         finally:
             browser.close()
 
 
-def measure(page_path: Path, runs: int) -> tuple[float | None, float | None, str]:
-    """Median first contentful paint and load-event end over ``runs`` fresh browsers."""
-    paints, loads, version = [], [], ""
+def measure(page_path: Path, runs: int) -> tuple[dict[str, float | None], str]:
+    """Median of each timing (fcp, load, sort, filter) over ``runs`` fresh browsers."""
+    samples: dict[str, list[float]] = {"fcp": [], "load": [], "sort": [], "filter": []}
+    version = ""
     for _ in range(runs):
-        paint, load, version = measure_once(page_path)
-        if paint is not None:
-            paints.append(paint)
-        if load is not None:
-            loads.append(load)
-    return (statistics.median(paints) if paints else None,
-            statistics.median(loads) if loads else None, version)
+        timings, version = measure_once(page_path)
+        for key, values in samples.items():
+            if timings.get(key) is not None:
+                values.append(timings[key])
+    return {key: statistics.median(v) if v else None for key, v in samples.items()}, version
 
 
 def main() -> int:
@@ -95,8 +114,8 @@ def main() -> int:
     if reason:
         print(reason, file=sys.stderr)
         return 1
-    paint, load, version = measure(args.page, args.runs)
-    print(f"chromium={version} first_contentful_paint_ms={paint} load_event_end_ms={load}")
+    timings, version = measure(args.page, args.runs)
+    print(f"chromium={version} " + " ".join(f"{k}_ms={v}" for k, v in timings.items()))
     return 0
 
 

@@ -284,10 +284,11 @@ def bench_set(dataset: datasets.DataSet, args: argparse.Namespace, no_cache_flag
             if reason:
                 notes.append(f"first paint not measured: {reason}")
             else:
-                fcp, load, version = paint.measure(report, args.runs)
-                row["fcp_ms"], row["load_ms"] = fcp, load
+                timings, version = paint.measure(report, args.runs)
+                row["fcp_ms"], row["load_ms"] = timings["fcp"], timings["load"]
+                row["sort_ms"], row["filter_ms"] = timings["sort"], timings["filter"]
                 row["chromium"] = version
-                log(f"    first contentful paint {fcp} ms, load event end {load} ms")
+                log(f"    page timings {timings}")
     return row
 
 
@@ -361,7 +362,17 @@ TABLE = [
      lambda r: plain(r, "page_bytes_no_plotly", lambda v: f"{v:,} B")),
     ("first contentful paint", lambda r: plain(r, "fcp_ms", lambda v: f"{v:.0f} ms")),
     ("load event end", lambda r: plain(r, "load_ms", lambda v: f"{v:.0f} ms")),
+    ("sort the ranking by distance", lambda r: plain(r, "sort_ms", lambda v: f"{v:.0f} ms")),
+    ("filter the ranking by path", lambda r: plain(r, "filter_ms", lambda v: f"{v:.0f} ms")),
+    ("tool cold, time per image", lambda r: per_image(r)),
 ]
+
+
+def per_image(row: dict) -> str:
+    tool = row.get("tool")
+    if not isinstance(tool, dict) or not row.get("files"):
+        return "-"
+    return f"{tool['seconds'] / row['files'] * 1000:.3f} ms"
 
 
 def markdown_table(names: list[str], rows: dict[str, dict]) -> list[str]:

@@ -1,6 +1,7 @@
 /* The report's own behaviour: histogram, sorting, filtering, the larger view and flags.
-   In the full layout the rows are in the page and this script only reorders and hides them;
-   in the large-collection layout it draws just the rows in view from the embedded data. */
+   The ranking is drawn as a window of rows around what is in view, so sorting and filtering
+   cost the same with a hundred rows or a hundred thousand. In the full layout the rows come
+   from the page itself (and are reused); in the large layout they are made from embedded data. */
 (function () {
   "use strict";
 
@@ -82,25 +83,7 @@
       ? rows.length + " images" : view.length + " of " + rows.length + " images shown";
   }
 
-  /* Full layout: every row is in the page; reorder them and hide the filtered-out ones. */
-  function renderAllRows() {
-    var visible = {};
-    view.forEach(function (row) { visible[row.rank] = true; });
-    var fragment = document.createDocumentFragment();
-    view.forEach(function (row) { fragment.appendChild(row.el); });
-    rows.forEach(function (row) {
-      var hide = !visible[row.rank];
-      if (row.el.hidden !== hide) {
-        row.el.hidden = hide;
-      }
-      if (hide) {
-        fragment.appendChild(row.el);
-      }
-    });
-    body.appendChild(fragment);
-  }
-
-  /* Large layout: draw only the rows in and near the scrolled window. */
+  /* Draw only the rows in and near the scrolled window. */
   var scroller = byId("ranking-scroller");
   var drawn = { first: -1, last: -1 };
   var pending = false;
@@ -174,9 +157,9 @@
   function renderWindow(force) {
     pending = false;
     var top = scroller.scrollTop;
-    var first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     var last = Math.min(view.length,
       Math.ceil((top + scroller.clientHeight) / ROW_HEIGHT) + OVERSCAN);
+    var first = Math.min(Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN), last);
     if (!force && first === drawn.first && last === drawn.last) {
       return;
     }
@@ -184,7 +167,7 @@
     var fragment = document.createDocumentFragment();
     fragment.appendChild(spacer(first * ROW_HEIGHT));
     for (var i = first; i < last; i += 1) {
-      fragment.appendChild(makeRow(view[i]));
+      fragment.appendChild(view[i].el || makeRow(view[i]));
     }
     fragment.appendChild(spacer((view.length - last) * ROW_HEIGHT));
     body.textContent = "";
@@ -200,11 +183,8 @@
 
   function refresh() {
     computeView();
-    if (data) {
-      renderWindow(true);
-    } else {
-      renderAllRows();
-    }
+    scroller.scrollTop = 0;
+    renderWindow(true);
   }
 
   function scrollToRow(row) {
@@ -244,10 +224,18 @@
   });
   pathFilter.addEventListener("input", refresh);
   clusterFilter.addEventListener("change", refresh);
-  if (scroller) {
-    scroller.addEventListener("scroll", scheduleWindow, { passive: true });
-    window.addEventListener("resize", scheduleWindow);
-  }
+  scroller.addEventListener("scroll", scheduleWindow, { passive: true });
+  window.addEventListener("resize", scheduleWindow);
+  /* On paper there is no window: print every row of the current view (full layout only). */
+  window.addEventListener("beforeprint", function () {
+    if (!data) {
+      var fragment = document.createDocumentFragment();
+      view.forEach(function (row) { fragment.appendChild(row.el); });
+      body.textContent = "";
+      body.appendChild(fragment);
+    }
+  });
+  window.addEventListener("afterprint", function () { renderWindow(true); });
 
   /* Flags: kept while the page is open, downloadable as a file made here. */
   var flagCount = byId("flag-count");
@@ -323,16 +311,13 @@
   var opener = null;
   var distanceFormat = new Intl.NumberFormat("en", { maximumFractionDigits: 0 });
 
+  /* The thumbnail's address, read from the style a detached copy of its element gets. */
   function thumbnailSource(row) {
-    var probe = row.el ? row.el.querySelector(".thumb") : thumbnailElement(row);
-    if (!probe.isConnected) {
-      probe.hidden = true;
-      document.body.appendChild(probe);
-    }
+    var probe = row.el ? row.el.querySelector(".thumb").cloneNode(false) : thumbnailElement(row);
+    probe.hidden = true;
+    document.body.appendChild(probe);
     var match = /url\("?(.*?)"?\)$/.exec(getComputedStyle(probe).backgroundImage);
-    if (!row.el) {
-      probe.remove();
-    }
+    probe.remove();
     return match ? match[1] : "";
   }
 
@@ -429,15 +414,21 @@
 
   /* Deep links to an image: in the large layout its row is drawn on demand. */
   function followHash() {
-    var row = byAnchor[decodeURIComponent(location.hash.slice(1))];
-    if (data && row) {
+    var anchor;
+    try {
+      anchor = decodeURIComponent(location.hash.slice(1));
+    } catch (error) {
+      return;  // a malformed link names no image
+    }
+    var row = byAnchor[anchor];
+    if (row) {
       scrollToRow(row);
     }
   }
   window.addEventListener("hashchange", followHash);
 
+  drawHistogram();
   refresh();
   updateFlagCount();
   followHash();
-  drawHistogram();
 })();
