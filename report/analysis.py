@@ -95,8 +95,10 @@ def rank(distances: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Indices in ascending distance, ties broken by name, so the order is total."""
     if len(names) != len(distances):
         raise ValueError(f"{len(names)} names for {len(distances)} distances")
-    keys = np.array(names, dtype=str) if len(names) else np.array([], dtype=str)
-    return np.lexsort((keys, distances))
+    # A Python sort rather than a numpy string array, whose width is the longest name's.
+    values = distances.tolist()
+    order = sorted(range(len(values)), key=lambda i: (values[i], names[i]))
+    return np.array(order, dtype=np.int64)
 
 
 def quantile_edges(distances: np.ndarray, count: int) -> np.ndarray:

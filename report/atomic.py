@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 
-def _default_mode() -> int:
-    # mkstemp creates files readable by the owner alone; published reports follow the umask.
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+# mkstemp creates files readable by the owner alone; published reports follow the umask, read
+# once here rather than set and reset around every file.
+_FILE_MODE = 0o666 & ~_umask()
 
 
 def _as_target_error(exc: OSError, target: Path) -> OSError:
@@ -48,7 +52,7 @@ def _stage(target: Path, data: Content) -> str:
                 handle.write(made)
             else:
                 handle.writelines(made)
-        os.chmod(temp_name, _default_mode())
+        os.chmod(temp_name, _FILE_MODE)
     except BaseException as exc:
         os.unlink(temp_name)
         if isinstance(exc, OSError):

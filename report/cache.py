@@ -1,19 +1,22 @@
 """A cache of decoded images and of finished reports, so unchanged work is not done twice.
 
-Decoded entries are keyed by the file's path, size and modification time and by every setting
-that changes the array or the thumbnail; a report entry records what a written report was made
-from, so a rerun over unchanged input can leave it as it is. SQLite keeps both in one file.
+Decoded entries are keyed by the file's absolute path, size and modification time and by every
+setting (and library version) that changes the array or the thumbnail; a report entry records
+what a written report was made from, so a rerun over unchanged input can leave it as it is.
+SQLite keeps both in one file. The cache only ever saves work: when it fails, the run warns
+once and goes on without it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from .store import Thumbnail
 
@@ -21,8 +24,10 @@ log = logging.getLogger(__name__)
 
 SCHEMA = 1
 FILE_NAME = f"cache-v{SCHEMA}.sqlite"
+COMMIT_EVERY = 200
 
 CachedImage = tuple[bytes, Thumbnail, int]  # pixels, thumbnail, frame count
+T = TypeVar("T")
 
 
 def fingerprint(value: Any) -> str:
@@ -31,11 +36,34 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def file_digest(path: Path) -> str | None:
+def file_digest(path: Path | str) -> str | None:
+    """The SHA-256 of a file's content, read in blocks; None when it cannot be read."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError:
         return None
+
+
+def _key(path: Path | str) -> bytes:
+    return os.fsencode(os.path.abspath(path))
+
+
+def _guarded(fallback: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Make a cache method return ``fallback`` instead of failing, and retire the cache."""
+    def decorate(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def wrapper(self: Cache, *args: Any, **kwargs: Any) -> T:
+            if self.broken:
+                return fallback
+            try:
+                return method(self, *args, **kwargs)
+            except (sqlite3.Error, OSError, ValueError) as exc:
+                self.broken = True
+                log.warning("cache in %s failed (%s); going on without it", self.path, exc)
+                return fallback
+        return wrapper
+    return decorate
 
 
 class Cache:
@@ -45,18 +73,23 @@ class Cache:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / FILE_NAME
         self.settings_key = settings_key
-        self._db = sqlite3.connect(self.path, timeout=60)
-        self._db.executescript("""
-            PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = NORMAL;
-            CREATE TABLE IF NOT EXISTS images (
-                settings TEXT NOT NULL, path BLOB NOT NULL, size INTEGER NOT NULL,
-                mtime INTEGER NOT NULL, pixels BLOB, thumbnail BLOB, thumb_width INTEGER,
-                thumb_height INTEGER, frames INTEGER, error TEXT,
-                PRIMARY KEY (settings, path));
-            CREATE TABLE IF NOT EXISTS reports (
-                target BLOB PRIMARY KEY, inputs TEXT NOT NULL, digests TEXT NOT NULL);
-        """)
+        self.broken = False
+        self._db = sqlite3.connect(self.path, timeout=10)
+        try:
+            self._db.executescript("""
+                PRAGMA journal_mode = WAL;
+                PRAGMA synchronous = NORMAL;
+                CREATE TABLE IF NOT EXISTS images (
+                    settings TEXT NOT NULL, path BLOB NOT NULL, size INTEGER NOT NULL,
+                    mtime INTEGER NOT NULL, pixels BLOB, thumbnail BLOB, thumb_width INTEGER,
+                    thumb_height INTEGER, frames INTEGER, error TEXT,
+                    PRIMARY KEY (settings, path));
+                CREATE TABLE IF NOT EXISTS reports (
+                    target BLOB PRIMARY KEY, inputs TEXT NOT NULL, digests TEXT NOT NULL);
+            """)
+        except sqlite3.Error:
+            self._db.close()
+            raise
         self._known: set[int] | None = None
         self._pending = 0
 
@@ -71,25 +104,24 @@ class Cache:
             log.warning("cache in %s cannot be used (%s); decoding everything", folder, exc)
             return None
 
-    def _index(self) -> set[int]:
-        """Hashes of (path, size, mtime) of every entry: a few bytes each, to test quickly."""
-        if self._known is None:
-            rows = self._db.execute("SELECT path, size, mtime FROM images WHERE settings = ?",
-                                    (self.settings_key,))
-            self._known = {hash((bytes(path), size, mtime)) for path, size, mtime in rows}
-        return self._known
-
+    @_guarded(fallback=False)
     def has(self, path: Path | str, size: int, mtime: int) -> bool:
         """Very probably holds ``path`` as it is now; ``get`` then makes sure."""
-        return hash((os.fsencode(path), size, mtime)) in self._index()
+        if self._known is None:
+            # Hashes of (path, size, mtime) rather than the rows: a few bytes per entry.
+            rows = self._db.execute("SELECT path, size, mtime FROM images WHERE settings = ?",
+                                    (self.settings_key,))
+            self._known = {hash((bytes(p), s, m)) for p, s, m in rows}
+        return hash((_key(path), size, mtime)) in self._known
 
+    @_guarded(fallback=None)
     def get(self, path: Path | str, size: int, mtime: int) -> CachedImage | str | None:
         """The cached result for ``path``: the decoded image, or the reason it was skipped;
         None when the cache holds no entry for the file as it is now."""
         row = self._db.execute(
             "SELECT pixels, thumbnail, thumb_width, thumb_height, frames, error FROM images "
             "WHERE settings = ? AND path = ? AND size = ? AND mtime = ?",
-            (self.settings_key, os.fsencode(path), size, mtime)).fetchone()
+            (self.settings_key, _key(path), size, mtime)).fetchone()
         if row is None:
             return None
         pixels, thumbnail, width, height, frames, error = row
@@ -97,6 +129,7 @@ class Cache:
             return error
         return bytes(pixels), Thumbnail(bytes(thumbnail), width, height), frames
 
+    @_guarded(fallback=None)
     def put(self, path: Path | str, size: int, mtime: int, result: CachedImage | str) -> None:
         if isinstance(result, str):
             values = (None, None, None, None, None, result)
@@ -104,35 +137,50 @@ class Cache:
             pixels, thumbnail, frames = result
             values = (pixels, thumbnail.data, thumbnail.width, thumbnail.height, frames, None)
         self._db.execute("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (self.settings_key, os.fsencode(path), size, mtime, *values))
+                         (self.settings_key, _key(path), size, mtime, *values))
         self._pending += 1
-        if self._pending >= 500:
-            self.commit()
+        if self._pending >= COMMIT_EVERY:
+            self._commit()
 
+    @_guarded(fallback=False)
     def report_is_current(self, report: Path, inputs: str) -> bool:
         """True when ``report`` and every file written with it came from ``inputs``, and all
-        are still as they were written."""
+        are still as they were written (thumbnail files by their size)."""
         row = self._db.execute("SELECT inputs, digests FROM reports WHERE target = ?",
-                               (os.fsencode(os.path.abspath(report)),)).fetchone()
+                               (_key(report),)).fetchone()
         if row is None or row[0] != inputs:
             return False
-        digests = json.loads(row[1])
-        return all(file_digest(Path(name)) == digest for name, digest in digests.items())
+        recorded = json.loads(row[1])
+        for name, digest in recorded["digests"].items():
+            if file_digest(name) != digest:
+                return False
+        for name, size in recorded["sizes"].items():
+            if not os.path.isfile(name) or os.path.getsize(name) != size:
+                return False
+        return True
 
-    def record_report(self, report: Path, files: list[Path], inputs: str) -> None:
-        """Remember which inputs made ``report`` and the files, as now written, that go with it."""
-        digests = {os.path.abspath(path): file_digest(path) for path in files}
+    @_guarded(fallback=None)
+    def record_report(self, report: Path, hashed: list[Path], sized: list[Path],
+                      inputs: str) -> None:
+        """Remember which inputs made ``report``: the digests of the ``hashed`` files and the
+        sizes of the ``sized`` ones (its many thumbnails), as they are now on disk."""
+        recorded = {
+            "digests": {os.path.abspath(path): file_digest(path) for path in hashed},
+            "sizes": {os.path.abspath(path): os.path.getsize(path) for path in sized},
+        }
         self._db.execute("INSERT OR REPLACE INTO reports VALUES (?, ?, ?)",
-                         (os.fsencode(os.path.abspath(report)), inputs,
-                          json.dumps(digests, sort_keys=True)))
-        self.commit()
+                         (_key(report), inputs, json.dumps(recorded, sort_keys=True)))
+        self._commit()
 
-    def commit(self) -> None:
+    def _commit(self) -> None:
         self._db.commit()
         self._pending = 0
 
     def close(self) -> None:
         try:
-            self.commit()
+            if not self.broken:
+                self._commit()
+        except sqlite3.Error as exc:
+            log.warning("cache in %s could not be saved (%s)", self.path, exc)
         finally:
             self._db.close()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, load_config
 from .discovery import InputError, printable
+from .loading import WorkerLost
 from .pipeline import NoImagesError, run
 from .site import build_site
 
@@ -103,16 +106,23 @@ def execute(args: argparse.Namespace, progress: bool) -> list[tuple[Path, bool]]
     return written
 
 
+def _stop_on_terminate(signum: int, frame: object) -> None:
+    # Unwinding as for Ctrl-C runs the clean-up of temporary files, and changes no output.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_on_terminate)
     configure_logging(args.verbose, args.quiet)
     try:
         written = execute(args, progress=not args.quiet and sys.stderr.isatty())
     except (ConfigError, InputError) as exc:
         print(f"{PROG}: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except NoImagesError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except (NoImagesError, WorkerLost) as exc:
+        print(f"{PROG}: error: {exc}; no output was changed", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as exc:
         where = f": {printable(str(exc.filename))}" if exc.filename else ""

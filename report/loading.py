@@ -11,8 +11,10 @@ import gc
 import io
 import logging
 import multiprocessing
-import sqlite3
+import sys
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -38,7 +40,19 @@ THUMBNAIL_QUALITY = 85
 
 
 class DecodeError(Exception):
-    """A file that cannot be used as an image; the message says why, for a person."""
+    """A file that cannot be used as an image; the message says why, for a person.
+
+    ``passing`` marks reasons that may not hold next time (no permission, an I/O error, too
+    little memory), as opposed to what the file itself holds.
+    """
+
+    def __init__(self, reason: str, passing: bool = False):
+        super().__init__(reason)
+        self.passing = passing
+
+
+class PassingFailure(str):
+    """The reason a file was skipped this time only; it is never cached."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ class LoadedSet:
     frames: list[int] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     mean: np.ndarray | None = None
-    decoded: int = 0
+    decoded: int = 0  # images decoded in this run rather than taken from the cache
 
     @property
     def pixels(self) -> np.ndarray:
@@ -204,8 +218,11 @@ def decode(path: Path, settings: PreprocessSettings, thumbnail_size: int) -> Dec
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"too many pixels to decode safely ({exc})") from None
     except MemoryError:
-        raise DecodeError("too large to decode in the memory available") from None
-    except Exception as exc:  # noqa: BLE001 - image plugins raise many kinds; any one skips the file
+        raise DecodeError("too large to decode in the memory available", passing=True) from None
+    except OSError as exc:
+        # An errno means the system failed to read the file; its content was never judged.
+        raise DecodeError(_describe_failure(exc), passing=exc.errno is not None) from None
+    except Exception as exc:  # noqa: BLE001 - image plugins raise many kinds; any one skips it
         raise DecodeError(_describe_failure(exc)) from None
 
     thumbnail = make_thumbnail(image, thumbnail_size)
@@ -244,23 +261,28 @@ def decode_result(path: Path | str, settings: PreprocessSettings, thumbnail_size
     try:
         decoded = decode(path, settings, thumbnail_size)
     except DecodeError as exc:
-        return str(exc)
+        return PassingFailure(exc) if exc.passing else str(exc)
     return decoded.image.tobytes(), decoded.thumbnail, decoded.frames
+
+
+class WorkerLost(RuntimeError):
+    """A decoding worker process died (killed, out of memory, or a crash in a decoder)."""
 
 
 class DecoderPool:
     """Worker processes that decode files, started before the run builds up its own memory.
 
-    Workers are forked while the parent is still small, so each one holds little more than
-    the libraries; results come back in input order whatever order the workers finish in.
-    With one worker, files are decoded in this process.
+    On Linux workers are forked while the parent is still small, so each holds little more
+    than the libraries. Results come back in input order whatever order the workers finish
+    in, and a worker that dies stops the run with :class:`WorkerLost` instead of leaving it
+    waiting. With one worker, files are decoded in this process.
     """
 
     def __init__(self, settings: PreprocessSettings, thumbnail_size: int, workers: int):
         self.settings = settings
         self.thumbnail_size = thumbnail_size
         self.workers = workers
-        self._pool = None
+        self._executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> DecoderPool:
         return self.start()
@@ -269,33 +291,38 @@ class DecoderPool:
         self.close()
 
     def start(self) -> DecoderPool:
-        if self.workers > 1 and self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        if self.workers > 1 and self._executor is None:
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
             # Frozen objects are left alone by the workers' garbage collector, so workers do
             # not copy the parent's memory page by page just by scanning it.
             gc.freeze()
             try:
-                self._pool = context.Pool(self.workers, _start_worker,
-                                          (self.settings, self.thumbnail_size))
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context(method),
+                    initializer=_start_worker, initargs=(self.settings, self.thumbnail_size))
+                self._executor.submit(int).result()  # start the workers now, while small
             finally:
                 gc.unfreeze()
         return self
 
     def close(self) -> None:
         """Stop the workers; safe to call more than once."""
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
 
-    def decode_all(self, paths: list[Path]) -> Iterator[CachedImage | str]:
+    def decode_all(self, paths: list[Path | str]) -> Iterator[CachedImage | str]:
         """Decode ``paths``, yielding each result in the order of ``paths``."""
-        if self._pool is None or len(paths) < 2 * self.workers:
+        if self._executor is None or len(paths) < 2 * self.workers:
             _start_worker(self.settings, self.thumbnail_size)
-            return map(_decode_for_pool, paths)
+            yield from map(_decode_for_pool, paths)
+            return
         chunk = max(1, min(64, len(paths) // (self.workers * 8)))
-        return self._pool.imap(_decode_for_pool, paths, chunksize=chunk)
+        try:
+            yield from self._executor.map(_decode_for_pool, paths, chunksize=chunk)
+        except BrokenProcessPool:
+            raise WorkerLost("a decoding worker process stopped unexpectedly (out of memory, "
+                             "killed, or a crash inside an image decoder)") from None
 
 
 def _array_shape(settings: PreprocessSettings) -> tuple[int, ...]:
@@ -328,7 +355,6 @@ def load_images(
     loaded = LoadedSet([], [], [], ArrayStore(_array_shape(settings)), ThumbnailStore())
     accumulator = MeanAccumulator()
 
-    writer = cache
     decoded = pool.decode_all(to_decode)
     bar = tqdm(total=len(candidates), desc="Decoding", unit="img", disable=not progress,
                leave=False)
@@ -336,18 +362,19 @@ def load_images(
     with bar, logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
         for candidate, hit in zip(candidates, cached):
             result = cache.get(candidate.path, candidate.size, candidate.mtime) if hit else None
-            if result is None:
+            fresh = result is None
+            if fresh:
                 # A cache entry that vanished since the check is simply decoded here.
                 result = (decode_result(candidate.path, settings, thumbnail_size) if hit
                           else next(decoded))
-                loaded.decoded += 1
-                writer = _remember(writer, candidate, result)
+                _remember(cache, candidate, result)
             bar.update()
             if isinstance(result, str):
-                log.warning("skipped %s: %s", printable(candidate.rel), result)
+                log.warning("skipped %s: %s", printable(candidate.rel), printable(result))
                 loaded.skipped.append(Skipped(candidate.rel, result))
                 continue
             pixels, thumbnail, frames = result
+            loaded.decoded += fresh
             loaded.arrays.append(pixels)
             accumulator.add_one(np.frombuffer(pixels, np.uint8).reshape(loaded.arrays.shape))
             loaded.thumbnails.append(thumbnail)
@@ -360,14 +387,7 @@ def load_images(
     return loaded
 
 
-def _remember(cache: Cache | None, candidate: Candidate, result: CachedImage | str
-              ) -> Cache | None:
-    """Store a fresh result in the cache; a cache that fails is dropped, not fatal."""
-    if cache is None:
-        return None
-    try:
+def _remember(cache: Cache | None, candidate: Candidate, result: CachedImage | str) -> None:
+    """Store a fresh result in the cache, unless it is a failure that may pass."""
+    if cache is not None and not isinstance(result, PassingFailure):
         cache.put(candidate.path, candidate.size, candidate.mtime, result)
-    except sqlite3.Error as exc:
-        log.warning("cache cannot be written (%s); going on without it", exc)
-        return None
-    return cache

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import PIL
+
 from . import __version__
 from .analysis import analyse_chunks
 from .atomic import check_writable, write_atomically
@@ -18,7 +21,8 @@ from .exports import ranking_csv, ranking_json
 from .links import original_hrefs, relative_href
 from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, DecoderPool, load_images
 from .outcome import Outcome
-from .render import PLOTLY_FILE, Page, plotly_js, render_report
+from .render import (PLOTLY_FILE, Page, plotly_js, plotly_version, render_report,
+                     templates_digest)
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,16 @@ def find_inputs(config: Config) -> Discovery:
     return found
 
 
+def software_versions() -> dict[str, str]:
+    """Everything whose version can change a decoded array, a thumbnail or the page."""
+    return {"tool": __version__, "pillow": PIL.__version__, "numpy": np.__version__,
+            "plotly": plotly_version(), "templates": templates_digest()}
+
+
 def open_cache(config: Config, use_cache: bool) -> Cache | None:
     """The decode cache for this config's preprocessing, unless caching is off."""
     key = fingerprint({
-        "version": __version__,
+        "versions": software_versions(),
         "preprocess": config.settings()["preprocess"],
         "thumbnail": [config.output.thumbnail_size, THUMBNAIL_FORMAT, THUMBNAIL_QUALITY],
     })
@@ -158,7 +168,7 @@ def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> 
     cache = open_cache(config, use_cache)
     roots = [config.source.parent, Path.cwd()]
     inputs = fingerprint({
-        "version": __version__,
+        "versions": software_versions(),
         "settings": config.settings(),
         "title": config.title,
         "page": [output.plotly_js, output.thumbnails, output.layout,
@@ -181,9 +191,11 @@ def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> 
             write_atomically(files)
         finally:
             outcome.close()
+        main_files = {output.path, output.csv_path, output.json_path}
         if cache is not None:
-            cache.record_report(output.path, [output.path, output.csv_path, output.json_path]
-                                + [p for p in files if p.name == PLOTLY_FILE], inputs)
+            hashed = [p for p in files if not callable(files[p]) or p in main_files]
+            cache.record_report(output.path, hashed,
+                                [p for p in files if p not in hashed], inputs)
     finally:
         if cache is not None:
             cache.close()

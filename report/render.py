@@ -20,6 +20,7 @@ import markupsafe
 import numpy as np
 from PIL import Image
 
+from .links import relative_href
 from .loading import THUMBNAIL_FORMAT
 from .outcome import Outcome
 
@@ -56,6 +57,16 @@ def template_folder() -> Path:
 
 
 @lru_cache(maxsize=1)
+def templates_digest() -> str:
+    """A digest of every template, so a report made by other templates is not taken as current."""
+    digest = hashlib.sha256()
+    for path in sorted(template_folder().iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(template_folder()),
@@ -81,6 +92,7 @@ def plotly_js() -> bytes:
     return bundle.read_bytes()
 
 
+@lru_cache(maxsize=1)
 def plotly_version() -> str:
     """The bundle's own version, read from its header, for the matching CDN address."""
     found = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", plotly_js()[:500].decode("ascii"))
@@ -268,7 +280,14 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
 
     folder = thumbnail_folder(report_name)
     files: dict[str, Any] = {}
-    if large and page.thumbnails == "inline":
+    if page.thumbnails == "files":
+        for index in range(count):
+            # Read when written, so a hundred thousand thumbnails never sit in memory at once.
+            files[f"{folder}/{anchors[index]}.{THUMBNAIL_FORMAT}"] = functools.partial(
+                _thumbnail_bytes, outcome.thumbnails, index)
+    # Style rules for the thumbnails the page's own markup shows: every image in the full
+    # layout, the sampled ones in the large layout (its script draws the rest itself).
+    if large:
         shown = sorted({r["index"] for cluster in clusters for r in cluster["rows"]})
     else:
         shown = range(count)
@@ -276,10 +295,7 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
     for index in shown:
         thumb_width, thumb_height = outcome.thumbnails.size(index)
         if page.thumbnails == "files":
-            name = f"{folder}/{anchors[index]}.{THUMBNAIL_FORMAT}"
-            # Read when written, so a hundred thousand thumbnails never sit in memory at once.
-            files[name] = functools.partial(_thumbnail_bytes, outcome.thumbnails, index)
-            uri = "./" + name
+            uri = relative_href(Path(folder) / f"{anchors[index]}.{THUMBNAIL_FORMAT}", Path("."))
         else:
             uri = data_uri(outcome.thumbnails[index].data, f"image/{THUMBNAIL_FORMAT}")
         thumbnails.append({"index": index, "uri": uri, "width": thumb_width,
@@ -337,7 +353,7 @@ def ranking_data(outcome: Outcome, order: list[int], originals: list[str | None]
         "pathOrder": by_path,
         "hrefs": hrefs if any(hrefs) else None,
         "thumbnails": page.thumbnails,
-        "thumbnailFolder": f"./{folder}/",
+        "thumbnailFolder": relative_href(Path(folder), Path(".")) + "/",
         "thumbnailFormat": THUMBNAIL_FORMAT,
     }
 

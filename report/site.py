@@ -12,7 +12,8 @@ from typing import Any
 from .atomic import check_writable, write_atomically
 from .config import Config
 from .links import relative_href
-from .pipeline import compute, open_cache, page_files
+from .outcome import Outcome
+from .pipeline import compute, decoder_pool, open_cache, page_files
 from .render import PLOTLY_FILE, environment, plotly_js, png_data_uri
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,17 @@ def render_index(pages: list[PublishedPage]) -> str:
     return template.render(pages=pages, total=sum(p.image_count for p in pages))
 
 
+def _compute_one(config: Config, progress: bool, use_cache: bool) -> Outcome:
+    """One config's outcome, its workers started before its folder is walked."""
+    cache = open_cache(config, use_cache)
+    try:
+        with decoder_pool(config) as pool:
+            return compute(config, progress, cache, pool=pool)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
 def build_site(configs: list[Config], folder: Path, progress: bool = False,
                use_cache: bool = True) -> list[Path]:
     """Compute every config's report and write them, with shared assets, into ``folder``.
@@ -69,31 +81,25 @@ def build_site(configs: list[Config], folder: Path, progress: bool = False,
     files: dict[Path, Any] = {}
     outcomes = []
     pages = []
-    for config, name in zip(configs, names):
-        cache = open_cache(config, use_cache)
-        try:
-            outcome = compute(config, progress, cache)
-        finally:
-            if cache is not None:
-                cache.close()
-        outcomes.append(outcome)
-        report = folder / f"{name}.html"
-        files.update(page_files(outcome, report, "directory", [folder], "files",
-                                config.output.layout))
-        pages.append(PublishedPage(
-            name=name,
-            title=outcome.title,
-            href=relative_href(report, folder),
-            image_count=len(outcome.names),
-            cluster_count=config.cluster_count,
-            mean_uri=png_data_uri(outcome.analysis.mean_image),
-        ))
-    if len(configs) > 1:
-        files[folder / f"{INDEX}.html"] = render_index(pages).encode("utf-8")
-    files[folder / PLOTLY_FILE] = plotly_js()
-    files[folder / ".nojekyll"] = b""
-
     try:
+        for config, name in zip(configs, names):
+            outcome = _compute_one(config, progress, use_cache)
+            outcomes.append(outcome)
+            report = folder / f"{name}.html"
+            files.update(page_files(outcome, report, "directory", [folder], "files",
+                                    config.output.layout))
+            pages.append(PublishedPage(
+                name=name,
+                title=outcome.title,
+                href=relative_href(report, folder),
+                image_count=len(outcome.names),
+                cluster_count=config.cluster_count,
+                mean_uri=png_data_uri(outcome.analysis.mean_image),
+            ))
+        if len(configs) > 1:
+            files[folder / f"{INDEX}.html"] = render_index(pages).encode("utf-8")
+        files[folder / PLOTLY_FILE] = plotly_js()
+        files[folder / ".nojekyll"] = b""
         write_atomically(files)
     finally:
         for outcome in outcomes:

@@ -218,3 +218,75 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
         assert main([str(config), "-q", "--no-cache"]) == 0
         outputs.append([(out / name).read_bytes() for name in ("r.html", "r.csv", "r.json")])
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def _dies_on_marked_files(path):
+    """Stands in for the worker's decode: the process vanishes on a file named 'die'."""
+    from report import loading
+
+    if "die" in os.path.basename(path):
+        os._exit(9)
+    return loading.decode_result(path, *loading._worker_settings)
+
+
+def test_a_worker_that_dies_stops_the_run_with_one_line(tmp_path, monkeypatch, capsys):
+    from report import loading
+
+    folder = pictures(tmp_path / "pics", 30)
+    config = config_for(tmp_path, '[input]\npath = "pics"\n[run]\nworkers = 2\n'
+                                  '[output]\npath = "out/r.html"\n')
+    assert main([str(config), "-q", "--no-cache"]) == 0
+    before = (tmp_path / "out" / "r.html").read_bytes()
+    Image.new("L", (10, 10), 77).save(folder / "die.png")
+    monkeypatch.setattr(loading, "_decode_for_pool", _dies_on_marked_files)
+
+    assert main([str(config), "-q", "--no-cache"]) == 1
+
+    error = capsys.readouterr().err
+    assert "decoding worker process stopped unexpectedly" in error
+    assert len(error.strip().splitlines()) == 1
+    assert (tmp_path / "out" / "r.html").read_bytes() == before
+
+
+def test_a_report_is_rebuilt_when_any_of_its_files_changed(tmp_path, capsys):
+    pictures(tmp_path / "pics", 3)
+    config = config_for(tmp_path, '[input]\npath = "pics"\n[cache]\npath = "cache"\n'
+                                  '[output]\npath = "out/r.html"\nthumbnails = "files"\n')
+    out = tmp_path / "out"
+    assert main([str(config), "-q"]) == 0
+    thumbs = sorted((out / "r-thumbs").iterdir())
+    assert len(thumbs) == 3
+
+    assert main([str(config)]) == 0
+    assert "Report up to date:" in capsys.readouterr().out
+
+    thumbs[0].unlink()
+    (out / "r.csv").write_text("edited by hand\n")
+    assert main([str(config), "-q"]) == 0
+    assert thumbs[0].exists()
+    assert (out / "r.csv").read_text().startswith("rank,path,distance,cluster")
+
+
+def test_unreadable_files_are_not_remembered_as_broken(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("permissions do not stop root from reading a file")
+    folder = pictures(tmp_path / "pics", 3)
+    config = config_for(tmp_path, '[input]\npath = "pics"\n[cache]\npath = "cache"\n'
+                                  '[run]\nworkers = 1\n[output]\npath = "out/r.html"\n')
+    os.chmod(folder / "p1.png", 0)
+    assert main([str(config), "-q"]) == 0
+    os.chmod(folder / "p1.png", 0o644)
+    assert main([str(config), "-q"]) == 0
+    assert '"p1.png"' in (tmp_path / "out" / "r.json").read_text().split('"records"')[1]
+
+
+def test_failures_that_may_pass_are_marked_so(tmp_path):
+    from report.config import PreprocessSettings
+    from report.loading import PassingFailure, decode_result
+
+    missing = decode_result(tmp_path / "gone.png", PreprocessSettings(), 32)
+    assert isinstance(missing, PassingFailure)
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    corrupt = decode_result(tmp_path / "junk.png", PreprocessSettings(), 32)
+    assert corrupt == "not a recognised image format"
+    assert not isinstance(corrupt, PassingFailure)
