@@ -134,7 +134,7 @@ def build(tmp_path, name, *extra):
 
 def config_with(tmp_path, name, **output):
     """A copy of the sample config with extra [output] keys, reading the shipped sample."""
-    lines = [f'[input]\npath = "{ROOT / "sample" / "images"}"\n', "[output]\n"]
+    lines = [f'[input]\npath = "{ROOT / "sample" / "noto-emoji"}"\n', "[output]\n"]
     lines += [f'{key} = "{value}"\n' for key, value in output.items()]
     path = tmp_path / f"{name}.toml"
     path.write_text("".join(lines), encoding="utf-8")
@@ -266,7 +266,7 @@ def test_larger_view_steps_and_closes(visit, tmp_path):
 
 def test_original_file_link_is_relative_and_reachable(visit, tmp_path):
     pictures = tmp_path / "pictures"
-    shutil.copytree(ROOT / "sample" / "images", pictures)
+    shutil.copytree(ROOT / "sample" / "noto-emoji", pictures)
     config = tmp_path / "near.toml"
     config.write_text('[input]\npath = "pictures"\n[output]\npath = "out/report.html"\n')
     assert main([str(config), "-q"]) == 0

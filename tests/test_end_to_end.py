@@ -53,7 +53,7 @@ def sample_run(tmp_path):
 
 def test_sample_report_has_every_part(sample_run):
     text, rows, document = read_outputs(sample_run)
-    images = sorted(p.name for p in (ROOT / "sample" / "images").iterdir())
+    images = sorted(p.name for p in (ROOT / "sample" / "noto-emoji").iterdir())
 
     assert len(rows) == len(images) == 150
     assert sorted(ranking_paths(text)) == images
@@ -63,7 +63,7 @@ def test_sample_report_has_every_part(sample_run):
     for number in range(1, 5):
         assert f'<section id="cluster-{number}"' in text
     assert '<section id="skipped">' in text
-    assert "sample/images" in text
+    assert "sample/noto-emoji" in text
     assert str(ROOT) not in text
 
 
