@@ -71,9 +71,6 @@ class ThumbnailStore:
     def __len__(self) -> int:
         return len(self._widths)
 
-    def __iter__(self) -> Iterator[Thumbnail]:
-        return (self[index] for index in range(len(self)))
-
     def append(self, thumbnail: Thumbnail) -> None:
         self._file.seek(self._offsets[-1])
         self._file.write(thumbnail.data)

@@ -141,6 +141,13 @@ def config_with(tmp_path, name, **output):
     return path
 
 
+def open_sample(visit, tmp_path, name):
+    """Build the sample report and open it; returns its ranking rows, the visit and the page."""
+    output = build(tmp_path, name)
+    session = visit(output.parent.as_uri() + "/")
+    return ranking(output), session, session.open(output.as_uri())
+
+
 def ranking(output):
     with open(output.with_suffix(".csv"), newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -199,10 +206,7 @@ def test_cdn_mode_asks_only_for_plotly(visit, tmp_path):
 
 
 def test_sorting_by_each_column(visit, tmp_path):
-    output = build(tmp_path, "sort")
-    rows = ranking(output)
-    session = visit(output.parent.as_uri() + "/")
-    page = session.open(output.as_uri())
+    rows, session, page = open_sample(visit, tmp_path, "sort")
     distance = page.locator('#ranking th[data-sort="distance"]')
 
     distance.locator("button").click()
@@ -223,10 +227,7 @@ def test_sorting_by_each_column(visit, tmp_path):
 
 
 def test_filter_and_cluster_selector_show_exactly_the_matching_rows(visit, tmp_path):
-    output = build(tmp_path, "filter")
-    rows = ranking(output)
-    session = visit(output.parent.as_uri() + "/")
-    page = session.open(output.as_uri())
+    rows, session, page = open_sample(visit, tmp_path, "filter")
 
     page.fill("#path-filter", "U1F6")
     assert_window(page, [r["path"] for r in rows if "u1f6" in r["path"]])
@@ -240,10 +241,7 @@ def test_filter_and_cluster_selector_show_exactly_the_matching_rows(visit, tmp_p
 
 
 def test_larger_view_steps_and_closes(visit, tmp_path):
-    output = build(tmp_path, "viewer")
-    rows = ranking(output)
-    session = visit(output.parent.as_uri() + "/")
-    page = session.open(output.as_uri())
+    rows, session, page = open_sample(visit, tmp_path, "viewer")
     dialog = page.locator("#viewer")
 
     page.locator('#cluster-2 a.open').first.click()
@@ -296,10 +294,7 @@ def test_deep_links_scroll_to_clusters_and_images(visit, tmp_path):
 
 
 def test_flags_download_as_text_and_csv(visit, tmp_path):
-    output = build(tmp_path, "flags")
-    rows = ranking(output)
-    session = visit(output.parent.as_uri() + "/")
-    page = session.open(output.as_uri())
+    rows, session, page = open_sample(visit, tmp_path, "flags")
 
     page.locator("#ranking input.flag").nth(3).check()
     page.locator("#ranking input.flag").nth(0).check()

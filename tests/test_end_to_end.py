@@ -44,6 +44,14 @@ def run_cli(*args):
     return main([str(arg) for arg in args])
 
 
+def run_on_shared(tmp_path, name):
+    """The sample config run on a shared collection; returns the page, CSV rows and JSON."""
+    output = tmp_path / f"{name}.html"
+    assert run_cli(ROOT / "sample_config.toml", "--input", SHARED_DATA / name,
+                   "--output", output, "-q") == 0
+    return read_outputs(output)
+
+
 @pytest.fixture()
 def sample_run(tmp_path):
     output = tmp_path / "out" / "report.html"
@@ -184,10 +192,7 @@ def test_names_are_escaped_and_csv_is_guarded(tmp_path):
 
 @needs_data("pokemon")
 def test_pokemon_collection(tmp_path):
-    output = tmp_path / "pokemon.html"
-    assert run_cli(ROOT / "sample_config.toml", "--input", SHARED_DATA / "pokemon",
-                   "--output", output, "-q") == 0
-    text, rows, document = read_outputs(output)
+    text, rows, document = run_on_shared(tmp_path, "pokemon")
 
     assert len(rows) == 149 == document["images_used"]
     assert document["skipped"] == []
@@ -217,10 +222,7 @@ def test_pokemon_distances_match_a_direct_computation():
 
 @needs_data("pokemon_artwork1017")
 def test_artwork_collection_skips_its_corrupt_file(tmp_path):
-    output = tmp_path / "artwork.html"
-    assert run_cli(ROOT / "sample_config.toml", "--input", SHARED_DATA / "pokemon_artwork1017",
-                   "--output", output, "-q") == 0
-    text, rows, document = read_outputs(output)
+    text, rows, document = run_on_shared(tmp_path, "pokemon_artwork1017")
 
     assert len(rows) == 1016
     assert [s["path"] for s in document["skipped"]] == ["sinistcha.png"]
