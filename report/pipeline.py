@@ -167,7 +167,7 @@ def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> 
     found = find_inputs(config)
     cache = open_cache(config, use_cache)
     roots = [config.source.parent, Path.cwd()]
-    inputs = fingerprint({
+    inputs = "" if cache is None else fingerprint({
         "versions": software_versions(),
         "settings": config.settings(),
         "title": config.title,
