@@ -44,6 +44,11 @@ class InputSettings:
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
     hidden: bool = False
+    from_command_line: bool = False
+
+    def describe(self) -> str:
+        """Where the folder was given, for messages: the option or the config key."""
+        return "--input" if self.from_command_line else "[input] path"
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,7 @@ def load_config(
         include=sections["input"].strings("include", ("*",)),
         exclude=sections["input"].strings("exclude", ()),
         hidden=reader.get("hidden", bool, False, "true or false"),
+        from_command_line=input_override is not None,
     )
 
     reader = sections["preprocess"]
@@ -285,8 +291,8 @@ def load_config(
 
     default_title = input_folder.name or input_folder.resolve().name or "images"
     title = top.get("title", str, default_title, "a string")
-    if "\0" in title:
-        raise top.error("title", "must not contain a NUL character")
+    if not title.strip() or "\0" in title:
+        raise top.error("title", f"must be non-empty text without NUL characters, not {title!r}")
     return Config(title, inputs, preprocess, count, output, source, workers, cache)
 
 

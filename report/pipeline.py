@@ -16,7 +16,7 @@ from .analysis import analyse_chunks
 from .atomic import check_writable, write_atomically
 from .cache import Cache, fingerprint
 from .config import Config
-from .discovery import Discovery, discover, printable
+from .discovery import Discovery, InputError, discover, printable
 from .exports import ranking_csv, ranking_json
 from .links import original_hrefs, relative_href
 from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, DecoderPool, load_images
@@ -48,8 +48,14 @@ def find_inputs(config: Config) -> Discovery:
     if Path(config.input.path).is_absolute():
         log.warning("the input path %s is absolute and is shown as it is in the report; give "
                     "a relative path in reports you publish", printable(config.input.path))
-    found = discover(config.input.folder, config.input.recursive, config.input.include,
-                     config.input.exclude, config.input.hidden)
+    try:
+        found = discover(config.input.folder, config.input.recursive, config.input.include,
+                         config.input.exclude, config.input.hidden)
+    except InputError as exc:
+        where = config.input.describe()
+        if not config.input.from_command_line:
+            where = f"{config.source}: {where}"
+        raise InputError(f"{where}: {exc}") from None
     log.info("found %s to try in %s", plural(len(found.candidates), "file"),
              printable(config.input.path))
     if found.ignored or found.non_images:

@@ -250,6 +250,8 @@ def test_larger_view_steps_and_closes(visit, tmp_path):
     assert page.locator("#viewer-path").inner_text() == first_of_cluster_2["path"]
     rank = int(first_of_cluster_2["rank"])
     assert page.locator("#viewer-image").evaluate("i => i.naturalWidth") > 0
+    assert page.locator("#viewer-image").is_visible()
+    assert not page.locator("#viewer-missing").is_visible()
 
     page.keyboard.press("ArrowRight")
     assert page.locator("#viewer-path").inner_text() == rows[rank]["path"]

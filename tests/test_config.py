@@ -91,6 +91,7 @@ def test_command_line_overrides_are_relative_to_the_current_folder(tmp_path):
     ('[input]\npath = "i"\n[output]\nthumbnail_size = 4\n', ["[output] thumbnail_size"]),
     ('[input]\npath = "i"\ninclude = "*.png"\n', ["[input] include", "list"]),
     ('titel = "x"\n[input]\npath = "i"\n', ["titel", "did you mean 'title'"]),
+    ('title = " "\n[input]\npath = "i"\n', ["title", "non-empty"]),
     ('[inptu]\npath = "i"\n', ["inptu", "did you mean 'input'"]),
     ('input = "i"\n', ["input", "a table"]),
     ('[input\npath = "i"\n', ["not valid TOML"]),

@@ -151,7 +151,12 @@ def test_failures_exit_non_zero_and_keep_the_old_report(tmp_path, capsys):
     assert run_cli(config) == 2
     assert "[clusters] count" in capsys.readouterr().err
 
+    config.write_text('[input]\npath = "pics"\n')
     assert run_cli(config, "--input", tmp_path / "nowhere") == 2
+    assert "--input: input folder not found" in capsys.readouterr().err
+    config.write_text('[input]\npath = "missing"\n')
+    assert run_cli(config) == 2
+    assert f"{config}: [input] path: input folder not found" in capsys.readouterr().err
 
 
 def test_single_image_and_identical_images(tmp_path):
