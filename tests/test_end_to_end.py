@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,28 @@ def test_config_site_key_writes_a_site(tmp_path):
     text = (site / "index.html").read_text(encoding="utf-8")
     assert '<script src="plotly.min.js"' in text
     assert 'href="./index.csv"' in text
+
+
+@needs_data("imagenet_sample")
+def test_jpeg_draft_decoding_barely_moves_the_ranking():
+    from report.config import load_config
+    from report.pipeline import compute
+
+    results = []
+    for draft in (True, False):
+        config = load_config(ROOT / "sample_config.toml",
+                             input_override=SHARED_DATA / "imagenet_sample")
+        config = replace(config, preprocess=replace(config.preprocess, draft=draft),
+                         workers=1, cache=None)
+        outcome = compute(config)
+        results.append(outcome.analysis)
+        outcome.close()
+    drafted, full = results
+
+    assert not np.array_equal(drafted.distances, full.distances)
+    relative = np.abs(drafted.distances - full.distances) / full.distances
+    assert np.median(relative) < 0.01 and relative.max() < 0.1
+    ranks_drafted = np.argsort(np.argsort(drafted.distances))
+    ranks_full = np.argsort(np.argsort(full.distances))
+    assert np.corrcoef(ranks_drafted, ranks_full)[0, 1] > 0.999
+    assert np.mean(drafted.clusters == full.clusters) > 0.98
