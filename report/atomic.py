@@ -11,7 +11,8 @@ import contextlib
 import fcntl
 import os
 import shutil
-import tempfile
+import signal
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -37,12 +38,20 @@ def _as_target_error(exc: OSError, target: Path) -> OSError:
 Content = bytes | Callable[[], bytes | Iterable[bytes]]
 
 
+def _temporary_name(target: Path) -> str:
+    """This process's temporary name for ``target``: known in advance, so an interrupt at any
+    moment can still find and remove it."""
+    return str(target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp"))
+
+
 def _stage(target: Path, data: Content) -> str:
     """Write ``data`` to a new temporary file beside ``target`` and return its name."""
+    temp_name = _temporary_name(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                         dir=target.parent)
+        if os.path.lexists(temp_name):
+            os.unlink(temp_name)  # left by an earlier process with the same id
+        fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         raise _as_target_error(exc, target) from None
     try:
@@ -129,18 +138,35 @@ def check_writable(target: Path) -> None:
         raise PermissionError(13, "no permission to write there", str(folder))
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while the outputs are swapped, so an interrupt lands
+    before the swap or after it, never in the middle, and no backup is left behind."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    can_hold = (hasattr(signal, "pthread_sigmask")
+                and threading.current_thread() is threading.main_thread())
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can_hold else None
+    try:
+        yield
+    finally:
+        if can_hold:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def write_atomically(files: dict[Path, Content]) -> None:
     """Write each file to a temporary name, and only when all are complete rename them into place.
 
-    An interrupted or failed run leaves every earlier output as it was.
+    An interrupted or failed run leaves every earlier output as it was; an interrupt during the
+    renames themselves waits until they are all done, so the files always belong together.
     """
     staged: list[tuple[str, Path]] = []
     try:
         for target, data in files.items():
             staged.append((_stage(target, data), target))
-        with _folder_locks([target.parent for target in files]):
+        with _folder_locks([target.parent for target in files]), _signals_held():
             _swap_in(staged)
     finally:
-        for temp_name, _ in staged:
-            if os.path.exists(temp_name):
+        for target in files:
+            temp_name = _temporary_name(target)
+            if os.path.lexists(temp_name):
                 os.unlink(temp_name)

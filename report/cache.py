@@ -1,6 +1,7 @@
 """A cache of decoded images and of finished reports, so unchanged work is not done twice.
 
-Decoded entries are keyed by the file's absolute path, size and modification time and by every
+Decoded entries are keyed by the file's absolute path, size and stamp (modification and change
+times and inode, see ``discovery.file_stamp``) and by every
 setting (and library version) that changes the array or the thumbnail; a report entry records
 what a written report was made from, so a rerun over unchanged input can leave it as it is.
 SQLite keeps both in one file. The cache only ever saves work: when it fails, the run warns
@@ -22,7 +23,7 @@ from .store import Thumbnail
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2
 FILE_NAME = f"cache-v{SCHEMA}.sqlite"
 COMMIT_EVERY = 200
 
@@ -58,7 +59,8 @@ def _guarded(fallback: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 return fallback
             try:
                 return method(self, *args, **kwargs)
-            except (sqlite3.Error, OSError, ValueError) as exc:
+            except (sqlite3.Error, OSError, ValueError, TypeError, KeyError,
+                    AttributeError) as exc:
                 self.broken = True
                 log.warning("cache in %s failed (%s); going on without it", self.path, exc)
                 return fallback
@@ -81,7 +83,7 @@ class Cache:
                 PRAGMA synchronous = NORMAL;
                 CREATE TABLE IF NOT EXISTS images (
                     settings TEXT NOT NULL, path BLOB NOT NULL, size INTEGER NOT NULL,
-                    mtime INTEGER NOT NULL, pixels BLOB, thumbnail BLOB, thumb_width INTEGER,
+                    stamp TEXT NOT NULL, pixels BLOB, thumbnail BLOB, thumb_width INTEGER,
                     thumb_height INTEGER, frames INTEGER, error TEXT,
                     PRIMARY KEY (settings, path));
                 CREATE TABLE IF NOT EXISTS reports (
@@ -105,39 +107,39 @@ class Cache:
             return None
 
     @_guarded(fallback=False)
-    def has(self, path: Path | str, size: int, mtime: int) -> bool:
+    def has(self, path: Path | str, size: int, stamp: str) -> bool:
         """Very probably holds ``path`` as it is now; ``get`` then makes sure."""
         if self._known is None:
-            # Hashes of (path, size, mtime) rather than the rows: a few bytes per entry.
-            rows = self._db.execute("SELECT path, size, mtime FROM images WHERE settings = ?",
+            # Hashes of (path, size, stamp) rather than the rows: a few bytes per entry.
+            rows = self._db.execute("SELECT path, size, stamp FROM images WHERE settings = ?",
                                     (self.settings_key,))
             self._known = {hash((bytes(p), s, m)) for p, s, m in rows}
-        return hash((_key(path), size, mtime)) in self._known
+        return hash((_key(path), size, stamp)) in self._known
 
     @_guarded(fallback=None)
-    def get(self, path: Path | str, size: int, mtime: int) -> CachedImage | str | None:
+    def get(self, path: Path | str, size: int, stamp: str) -> CachedImage | str | None:
         """The cached result for ``path``: the decoded image, or the reason it was skipped;
         None when the cache holds no entry for the file as it is now."""
         row = self._db.execute(
             "SELECT pixels, thumbnail, thumb_width, thumb_height, frames, error FROM images "
-            "WHERE settings = ? AND path = ? AND size = ? AND mtime = ?",
-            (self.settings_key, _key(path), size, mtime)).fetchone()
+            "WHERE settings = ? AND path = ? AND size = ? AND stamp = ?",
+            (self.settings_key, _key(path), size, stamp)).fetchone()
         if row is None:
             return None
         pixels, thumbnail, width, height, frames, error = row
         if error is not None:
-            return error
-        return bytes(pixels), Thumbnail(bytes(thumbnail), width, height), frames
+            return str(error)
+        return bytes(pixels), Thumbnail(bytes(thumbnail), int(width), int(height)), int(frames)
 
     @_guarded(fallback=None)
-    def put(self, path: Path | str, size: int, mtime: int, result: CachedImage | str) -> None:
+    def put(self, path: Path | str, size: int, stamp: str, result: CachedImage | str) -> None:
         if isinstance(result, str):
             values = (None, None, None, None, None, result)
         else:
             pixels, thumbnail, frames = result
             values = (pixels, thumbnail.data, thumbnail.width, thumbnail.height, frames, None)
         self._db.execute("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (self.settings_key, _key(path), size, mtime, *values))
+                         (self.settings_key, _key(path), size, stamp, *values))
         self._pending += 1
         if self._pending >= COMMIT_EVERY:
             self._commit()

@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no output was changed", file=sys.stderr)
+        print(f"{PROG}: interrupted; the outputs are as they were, or complete if the "
+              "interrupt came while they were being put in place", file=sys.stderr)
         return EXIT_INTERRUPTED
 
     if not args.quiet:

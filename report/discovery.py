@@ -42,7 +42,7 @@ class Candidate:
     path: str
     key: str = ""
     size: int = 0
-    mtime: int = 0
+    stamp: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,13 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def file_stamp(info: os.stat_result) -> str:
+    """What changes whenever a file's content may have: its modification and change times and
+    its inode. The change time also moves when a file is renamed or its mtime is set back, as
+    ``mv``, ``cp -p`` and ``touch -r`` do, so a cache keyed on it is not fooled by them."""
+    return f"{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
+
+
 def is_hidden(name: str, include_dotfiles: bool) -> bool:
     """True for system files and, unless asked for, dot-files.
 
@@ -92,11 +99,13 @@ def discover(
     include: tuple[str, ...] = ("*",),
     exclude: tuple[str, ...] = (),
     hidden: bool = False,
+    skip: tuple[Path, ...] = (),
 ) -> Discovery:
     """Walk ``folder`` in a stable order and sort its files into candidates and the rest.
 
     Symbolic links are followed; each file is taken once, under the first relative path that
     reaches it, and a link back to a folder being walked is reported instead of followed.
+    Folders in ``skip`` (the run's own outputs) are never entered.
     """
     try:
         info = folder.stat()
@@ -109,7 +118,8 @@ def discover(
     if not stat.S_ISDIR(info.st_mode):
         raise InputError(f"input is not a folder: {printable(str(folder))}")
 
-    walker = _Walker(recursive, include, exclude, hidden)
+    walker = _Walker(recursive, include, exclude, hidden,
+                     frozenset(os.path.abspath(folder) for folder in skip))
     walker.walk(folder, "", [(info.st_dev, info.st_ino)])
     return walker.found
 
@@ -121,7 +131,8 @@ class _Walker:
     """
 
     def __init__(self, recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...],
-                 hidden: bool):
+                 hidden: bool, skip: frozenset[str] = frozenset()):
+        self.skip = skip
         self.recursive = recursive
         self.include = include
         self.exclude = exclude
@@ -182,6 +193,9 @@ class _Walker:
         if stat.S_ISDIR(info.st_mode):
             if not self.recursive:
                 return None
+            if os.path.abspath(path) in self.skip:
+                log.debug("passed over %s: the tool's own output", printable(rel))
+                return None
             if identity in ancestors:
                 reason = "symbolic link loop: leads back to a folder that holds it"
                 found.skipped.append(Skipped(rel, reason))
@@ -205,5 +219,5 @@ class _Walker:
         else:
             self.seen_files.add(identity)
             found.candidates.append(
-                Candidate(rel, path, key, info.st_size, info.st_mtime_ns))
+                Candidate(rel, path, key, info.st_size, file_stamp(info)))
         return None

@@ -85,6 +85,7 @@ class LoadedSet:
     skipped: list[Skipped] = field(default_factory=list)
     mean: np.ndarray | None = None
     decoded: int = 0  # images decoded in this run rather than taken from the cache
+    passing: int = 0  # files skipped for reasons that may not hold next time
 
     @property
     def pixels(self) -> np.ndarray:
@@ -350,7 +351,7 @@ def load_images(
                                own_pool)
 
     candidates = list(candidates)
-    cached = [cache is not None and cache.has(c.path, c.size, c.mtime) for c in candidates]
+    cached = [cache is not None and cache.has(c.path, c.size, c.stamp) for c in candidates]
     to_decode = [c.path for c, hit in zip(candidates, cached) if not hit]
     loaded = LoadedSet([], [], [], ArrayStore(_array_shape(settings)), ThumbnailStore())
     accumulator = MeanAccumulator()
@@ -361,7 +362,9 @@ def load_images(
     # Warnings go through tqdm while the bar is drawn, so they do not run into it.
     with bar, logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
         for candidate, hit in zip(candidates, cached):
-            result = cache.get(candidate.path, candidate.size, candidate.mtime) if hit else None
+            result = cache.get(candidate.path, candidate.size, candidate.stamp) if hit else None
+            if isinstance(result, tuple) and len(result[0]) != loaded.arrays.item_bytes:
+                result = None  # a damaged entry: decode the file again
             fresh = result is None
             if fresh:
                 # A cache entry that vanished since the check is simply decoded here.
@@ -370,6 +373,7 @@ def load_images(
                 _remember(cache, candidate, result)
             bar.update()
             if isinstance(result, str):
+                loaded.passing += isinstance(result, PassingFailure)
                 log.warning("skipped %s: %s", printable(candidate.rel), printable(result))
                 loaded.skipped.append(Skipped(candidate.rel, result))
                 continue
@@ -390,4 +394,4 @@ def load_images(
 def _remember(cache: Cache | None, candidate: Candidate, result: CachedImage | str) -> None:
     """Store a fresh result in the cache, unless it is a failure that may pass."""
     if cache is not None and not isinstance(result, PassingFailure):
-        cache.put(candidate.path, candidate.size, candidate.mtime, result)
+        cache.put(candidate.path, candidate.size, candidate.stamp, result)

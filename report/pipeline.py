@@ -22,7 +22,7 @@ from .links import original_hrefs, relative_href
 from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, DecoderPool, load_images
 from .outcome import Outcome
 from .render import (PLOTLY_FILE, Page, plotly_js, plotly_version, render_report,
-                     templates_digest)
+                     templates_digest, thumbnail_folder)
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ def find_inputs(config: Config) -> Discovery:
         log.warning("the input path %s is absolute and is shown as it is in the report; give "
                     "a relative path in reports you publish", printable(config.input.path))
     try:
+        own_outputs = (config.output.path.with_name(thumbnail_folder(config.output.path.name)),
+                       *([config.output.site] if config.output.site else []))
         found = discover(config.input.folder, config.input.recursive, config.input.include,
-                         config.input.exclude, config.input.hidden)
+                         config.input.exclude, config.input.hidden, own_outputs)
     except InputError as exc:
         where = config.input.describe()
         if not config.input.from_command_line:
@@ -179,7 +181,7 @@ def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> 
         "title": config.title,
         "page": [output.plotly_js, output.thumbnails, output.layout,
                  [str(r.resolve()) for r in roots]],
-        "files": [[c.key, c.size, c.mtime] for c in found.candidates],
+        "files": [[c.key, c.size, c.stamp] for c in found.candidates],
         "passed_over": [[s.rel, s.reason] for s in found.skipped],
         "counts": [found.ignored, found.non_images],
     })
@@ -198,7 +200,8 @@ def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> 
         finally:
             outcome.close()
         main_files = {output.path, output.csv_path, output.json_path}
-        if cache is not None:
+        # A file skipped for a reason that may pass must be tried again next run.
+        if cache is not None and not outcome.store.passing:
             hashed = [p for p in files if not callable(files[p]) or p in main_files]
             cache.record_report(output.path, hashed,
                                 [p for p in files if p not in hashed], inputs)

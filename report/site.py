@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 import re
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ def build_site(configs: list[Config], folder: Path, progress: bool = False,
     pages = []
     try:
         for config, name in zip(configs, names):
+            # The site's own files must never be read back as input.
+            config = replace(config, output=replace(config.output, site=folder))
             outcome = _compute_one(config, progress, use_cache)
             outcomes.append(outcome)
             report = folder / f"{name}.html"

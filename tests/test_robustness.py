@@ -290,3 +290,45 @@ def test_failures_that_may_pass_are_marked_so(tmp_path):
     corrupt = decode_result(tmp_path / "junk.png", PreprocessSettings(), 32)
     assert corrupt == "not a recognised image format"
     assert not isinstance(corrupt, PassingFailure)
+
+
+def test_content_changed_behind_an_unchanged_mtime_is_seen(tmp_path):
+    folder = pictures(tmp_path / "pics", 3)
+    config = config_for(tmp_path, '[input]\npath = "pics"\n[cache]\npath = "cache"\n'
+                                  '[output]\npath = "out/r.html"\n')
+    assert main([str(config), "-q"]) == 0
+    before = (tmp_path / "out" / "r.csv").read_bytes()
+    stat = os.stat(folder / "p1.png")
+    Image.new("L", (10, 10), 200).save(folder / "p1.png")
+    os.utime(folder / "p1.png", ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as touch -r does
+
+    assert main([str(config), "-q"]) == 0
+    assert (tmp_path / "out" / "r.csv").read_bytes() != before
+
+
+def test_outputs_inside_the_input_folder_are_not_read_back(tmp_path):
+    pictures(tmp_path / "pics", 3)
+    config = config_for(tmp_path, '[input]\npath = "pics"\nrecursive = true\n'
+                                  '[output]\npath = "pics/r.html"\nthumbnails = "files"\n')
+    for _ in range(3):
+        assert main([str(config), "-q", "--no-cache"]) == 0
+        with open(tmp_path / "pics" / "r.csv", newline="", encoding="utf-8") as handle:
+            assert len(list(csv.DictReader(handle))) == 3
+
+
+def test_a_damaged_cache_entry_is_decoded_again(tmp_path, capsys):
+    import sqlite3
+
+    pictures(tmp_path / "pics", 3)
+    config = config_for(tmp_path, '[input]\npath = "pics"\n[cache]\npath = "cache"\n'
+                                  '[run]\nworkers = 1\n[output]\npath = "out/r.html"\n')
+    assert main([str(config), "-q"]) == 0
+    before = (tmp_path / "out" / "r.csv").read_bytes()
+    database = next((tmp_path / "cache").glob("*.sqlite"))
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE images SET pixels = x'00'")
+        db.execute("UPDATE reports SET digests = '[]'")
+
+    assert main([str(config), "-q"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert (tmp_path / "out" / "r.csv").read_bytes() == before
