@@ -81,7 +81,6 @@ class LoadedSet:
     paths: list[Path]
     arrays: ArrayStore
     thumbnails: ThumbnailStore
-    frames: list[int] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     mean: np.ndarray | None = None
     decoded: int = 0  # images decoded in this run rather than taken from the cache
@@ -377,7 +376,7 @@ def load_images(
                 log.warning("skipped %s: %s", printable(candidate.rel), printable(result))
                 loaded.skipped.append(Skipped(candidate.rel, result))
                 continue
-            pixels, thumbnail, frames = result
+            pixels, thumbnail, _frames = result
             loaded.decoded += fresh
             loaded.arrays.append(pixels)
             accumulator.add_one(np.frombuffer(pixels, np.uint8).reshape(loaded.arrays.shape))
@@ -385,7 +384,6 @@ def load_images(
             loaded.names.append(candidate.rel)
             loaded.keys.append(candidate.key or candidate.rel)
             loaded.paths.append(candidate.path)
-            loaded.frames.append(frames)
     if loaded.names:
         loaded.mean = accumulator.mean()
     return loaded

@@ -25,7 +25,6 @@ class Outcome:
     keys: list[str]
     paths: list[Path]
     thumbnails: ThumbnailStore
-    frames: list[int]
     analysis: Analysis
     skipped: list[Skipped]
     ignored: int
