@@ -30,6 +30,22 @@ class ClusterSummary:
 
 
 @dataclass(frozen=True)
+class ImageMeasures:
+    """Numbers taken from each image in the pass that measures its distance, in input order.
+
+    ``brightness`` is the mean pixel value and ``border`` the mean of the outermost ring of
+    pixels (the background tone, for most collections), both on the 0-255 scale. ``sums`` and
+    ``squares`` are the exact integer sums of the values and of their squares.
+    """
+
+    distances: np.ndarray
+    brightness: np.ndarray
+    border: np.ndarray
+    sums: np.ndarray
+    squares: np.ndarray
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything the method computes; per-image arrays are in input order."""
 
@@ -39,6 +55,7 @@ class Analysis:
     edges: np.ndarray
     clusters: np.ndarray
     summaries: list[ClusterSummary]
+    measures: ImageMeasures | None = None
 
 
 class MeanAccumulator:
@@ -89,6 +106,39 @@ def squared_distances(chunks: Iterable[np.ndarray], mean: np.ndarray) -> np.ndar
         diff -= flat_mean
         parts.append(np.einsum("ij,ij->i", diff, diff))
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+
+
+def border_ring(images: np.ndarray) -> np.ndarray:
+    """The outermost ring of pixels of each image, flattened: (n, ring values)."""
+    if images.shape[1] <= 2 or images.shape[2] <= 2:
+        return images.reshape(len(images), -1)  # every pixel of so small an image is border
+    parts = (images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1])
+    return np.concatenate([part.reshape(len(images), -1) for part in parts], axis=1)
+
+
+def measure(chunks: Iterable[np.ndarray], mean: np.ndarray) -> ImageMeasures:
+    """Distances to ``mean`` with each image's brightness, border tone and sums, in one pass."""
+    flat_mean = mean.reshape(-1)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in
+                                          ("distances", "sums", "squares", "border")}
+    for chunk in chunks:
+        flat = chunk.reshape(len(chunk), -1)
+        wide = flat.astype(np.int64)
+        parts["sums"].append(wide.sum(axis=1))
+        parts["squares"].append(np.einsum("ij,ij->i", wide, wide))
+        parts["border"].append(border_ring(chunk).mean(axis=1, dtype=np.float64))
+        diff = flat.astype(np.float64)
+        diff -= flat_mean
+        parts["distances"].append(np.einsum("ij,ij->i", diff, diff))
+    joined = {name: np.concatenate(values) if values else np.empty(0)
+              for name, values in parts.items()}
+    return ImageMeasures(
+        distances=joined["distances"].astype(np.float64),
+        brightness=joined["sums"] / max(1, flat_mean.size),
+        border=joined["border"].astype(np.float64),
+        sums=joined["sums"].astype(np.int64),
+        squares=joined["squares"].astype(np.int64),
+    )
 
 
 def rank(distances: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -161,7 +211,8 @@ def analyse_chunks(chunks: Chunks, names: Sequence[str], count: int,
         for chunk in chunks():
             accumulator.add(chunk)
         mean = accumulator.mean()
-    distances = squared_distances(chunks(), mean)
+    measures = measure(chunks(), mean)
+    distances = measures.distances
     edges = quantile_edges(distances, count)
     clusters = assign_clusters(distances, edges)
     return Analysis(
@@ -172,6 +223,7 @@ def analyse_chunks(chunks: Chunks, names: Sequence[str], count: int,
         clusters=clusters,
         summaries=summarise_clusters(distances, clusters,
                                      cluster_means(chunks(), clusters, count)),
+        measures=measures,
     )
 
 

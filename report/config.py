@@ -16,14 +16,17 @@ FITS = ("stretch", "pad", "crop")
 PLOTLY_DELIVERY = ("inline", "directory", "cdn")
 THUMBNAIL_DELIVERY = ("inline", "files")
 LAYOUTS = ("auto", "full", "large")
+METHODS = ("quantile", "normalized", "kmeans")
 MAX_SIDE = 4096
 MAX_CLUSTERS = 100
+MAX_COMPONENTS = 100
 
 _KEYS = {
-    "": ("title", "input", "preprocess", "clusters", "output", "run", "cache"),
+    "": ("title", "input", "preprocess", "clusters", "duplicates", "output", "run", "cache"),
     "input": ("path", "recursive", "include", "exclude", "hidden"),
     "preprocess": ("mode", "size", "fit", "background", "draft"),
-    "clusters": ("count",),
+    "clusters": ("count", "methods", "components"),
+    "duplicates": ("near_threshold",),
     "output": ("path", "thumbnail_size", "plotly_js", "site", "thumbnails", "layout"),
     "run": ("workers",),
     "cache": ("path",),
@@ -65,6 +68,20 @@ class PreprocessSettings:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    """What the report computes to judge the grouping, beyond the distance-quantile cut.
+
+    ``components`` principal components feed k-means, the silhouette scores, the map and the
+    near-duplicate search; 0 leaves all of those out. ``near_threshold`` is a root-mean-square
+    difference per pixel value, on the 0-255 scale, measured in that component space.
+    """
+
+    methods: tuple[str, ...] = METHODS
+    components: int = 20
+    near_threshold: float = 2.0
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     path: Path
     thumbnail_size: int = 96
@@ -94,6 +111,7 @@ class Config:
     source: Path
     workers: int = 1
     cache: Path | None = None
+    review: ReviewSettings = ReviewSettings()
 
     def settings(self) -> dict[str, Any]:
         """The settings that shaped the result, as shown in the report and saved in the JSON."""
@@ -113,7 +131,12 @@ class Config:
                 "background": self.preprocess.background_hex,
                 "draft": self.preprocess.draft,
             },
-            "clusters": {"count": self.cluster_count},
+            "clusters": {
+                "count": self.cluster_count,
+                "methods": list(self.review.methods),
+                "components": self.review.components,
+            },
+            "duplicates": {"near_threshold": self.review.near_threshold},
             "output": {"thumbnail_size": self.output.thumbnail_size},
         }
 
@@ -234,7 +257,7 @@ def load_config(
     top = _Reader(source, "", data)
     sections = {
         name: _Reader(source, name, top.get(name, dict, {}, "a table"))
-        for name in ("input", "preprocess", "clusters", "output", "run", "cache")
+        for name in ("input", "preprocess", "clusters", "duplicates", "output", "run", "cache")
     }
 
     reader = sections["input"]
@@ -265,6 +288,7 @@ def load_config(
     )
 
     count = sections["clusters"].integer("count", 1, MAX_CLUSTERS, 4)
+    review = _parse_review(sections["clusters"], sections["duplicates"])
 
     reader = sections["output"]
     if output_override is not None:
@@ -293,7 +317,28 @@ def load_config(
     title = top.get("title", str, default_title, "a string")
     if not title.strip() or "\0" in title:
         raise top.error("title", f"must be non-empty text without NUL characters, not {title!r}")
-    return Config(title, inputs, preprocess, count, output, source, workers, cache)
+    return Config(title, inputs, preprocess, count, output, source, workers, cache, review)
+
+
+def _parse_review(clusters: _Reader, duplicates: _Reader) -> ReviewSettings:
+    allowed = "a list of methods from " + ", ".join(f'"{m}"' for m in METHODS)
+    methods = clusters.get("methods", list, list(METHODS), allowed)
+    if not all(isinstance(m, str) and m in METHODS for m in methods) or not methods:
+        raise clusters.error("methods", f"must be {allowed}, not {methods!r}")
+    if len(set(methods)) != len(methods):
+        raise clusters.error("methods", f"names a method twice: {methods!r}")
+    if "quantile" not in methods:
+        raise clusters.error("methods", 'must include "quantile", the cut the ranking shows')
+    components = clusters.integer("components", 0, MAX_COMPONENTS, 20)
+    if components == 0 and "kmeans" in methods:
+        raise clusters.error("components", 'must be at least 1 when methods include "kmeans"')
+
+    allowed = "a number from 0 to 255 (0 turns the near-duplicate search off)"
+    threshold = duplicates.get("near_threshold", (int, float), 2.0, allowed)
+    if isinstance(threshold, bool) or not 0 <= threshold <= 255:
+        raise duplicates.error("near_threshold", f"must be {allowed}, not {threshold!r}")
+    # Methods keep the config's order, which is the order the report shows them in.
+    return ReviewSettings(tuple(methods), components, float(threshold))
 
 
 def default_workers() -> int:

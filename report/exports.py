@@ -9,7 +9,10 @@ from typing import Any, Iterable, Iterator
 
 from .outcome import Outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Scores and correlations are kept to this many decimals, so noise in the last bits of a
+# floating-point sum never changes a published file.
+SCORE_PLACES = 4
 # Cells starting with these are run as formulas by spreadsheet programs. A cell that already
 # starts with an apostrophe is guarded too, so removing one leading apostrophe always restores
 # the exact name.
@@ -74,10 +77,68 @@ def ranking_json(outcome: Outcome) -> Iterator[bytes]:
             for summary in outcome.analysis.summaries
         ],
         "edges": [float(edge) for edge in outcome.analysis.edges],
+        **review_document(outcome),
         "records": records(outcome),
         "skipped": [{"path": s.rel, "reason": s.reason} for s in outcome.skipped],
     }
     return _json_with_record_lines(document, "records")
+
+
+def _rounded(value: float | None, places: int) -> float | None:
+    return None if value is None else round(value, places)
+
+
+def _score(value: float | None) -> float | None:
+    return _rounded(value, SCORE_PLACES)
+
+
+def review_document(outcome: Outcome) -> dict[str, Any]:
+    """The review's figures: diagnostics, each grouping and the duplicate groups.
+
+    Each grouping's ``image_clusters`` follow the order of ``records``; paths in duplicate
+    groups are sorted. Anything undefined for the input is null.
+    """
+    review = outcome.review
+    if review is None:
+        return {}
+    order = outcome.analysis.order
+    names = outcome.names
+
+    def paths(groups: list[list[int]] | None) -> list[list[str]] | None:
+        return None if groups is None else [sorted(names[i] for i in group) for group in groups]
+
+    found = review.components
+    return {
+        "diagnostics": {
+            "brightness_rank_correlation":
+                _score(review.diagnostics.brightness_rank_correlation),
+            "background_rank_correlation":
+                _score(review.diagnostics.background_rank_correlation),
+        },
+        "principal_components": None if found is None else {
+            "fitted_on": found.fitted_on,
+            "explained_variance_ratio": [_score(float(v)) for v in found.explained],
+        },
+        "groupings": [
+            {
+                "method": grouping.method,
+                "silhouette": _score(grouping.silhouette),
+                "silhouette_images": review.silhouette_images,
+                "clusters": [
+                    {"cluster": c.number, "size": c.size, "spread": _rounded(c.spread, 1),
+                     "brightness": _rounded(c.brightness, SCORE_PLACES)}
+                    for c in grouping.clusters
+                ],
+                "image_clusters": grouping.labels[order].tolist(),
+            }
+            for grouping in review.groupings
+        ],
+        "duplicates": {
+            "exact": paths(review.duplicates.exact),
+            "near": paths(review.duplicates.near),
+            "near_threshold": review.duplicates.threshold,
+        },
+    }
 
 
 def _json_with_record_lines(document: dict[str, Any], list_key: str) -> Iterator[bytes]:

@@ -30,6 +30,7 @@ class Outcome:
     ignored: int
     non_images: int
     store: Any = None
+    review: Any = None  # a quality.Review, when the run made one
 
     def close(self) -> None:
         if self.store is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from .exports import ranking_csv, ranking_json
 from .links import original_hrefs, relative_href
 from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, DecoderPool, load_images
 from .outcome import Outcome
+from .quality import review
 from .render import (PLOTLY_FILE, Page, plotly_js, plotly_version, render_report,
                      templates_digest, thumbnail_folder)
 
@@ -72,6 +74,11 @@ def software_versions() -> dict[str, str]:
             "plotly": plotly_version(), "templates": templates_digest()}
 
 
+def analysis_versions() -> dict[str, str]:
+    """The statistics libraries behind the review, read without importing them."""
+    return {name: metadata.version(name) for name in ("scikit-learn", "scipy")}
+
+
 def open_cache(config: Config, use_cache: bool) -> Cache | None:
     """The decode cache for this config's preprocessing, unless caching is off."""
     key = fingerprint({
@@ -111,6 +118,8 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
              plural(len(loaded.names), "image"), len(loaded.names) - loaded.decoded,
              len(skipped))
 
+    analysis = analyse_chunks(loaded.arrays.chunks, loaded.keys, config.cluster_count,
+                              mean=loaded.mean)
     return Outcome(
         title=config.title,
         settings=config.settings(),
@@ -119,12 +128,12 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
         keys=loaded.keys,
         paths=loaded.paths,
         thumbnails=loaded.thumbnails,
-        analysis=analyse_chunks(loaded.arrays.chunks, loaded.keys, config.cluster_count,
-                                mean=loaded.mean),
+        analysis=analysis,
         skipped=sorted(skipped, key=lambda s: s.rel),
         ignored=found.ignored,
         non_images=found.non_images,
         store=loaded,
+        review=review(loaded.arrays.chunks, analysis, config.review),
     )
 
 
@@ -175,7 +184,7 @@ def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> 
     cache = open_cache(config, use_cache)
     roots = [config.source.parent, Path.cwd()]
     inputs = "" if cache is None else fingerprint({
-        "versions": software_versions(),
+        "versions": {**software_versions(), **analysis_versions()},
         "settings": config.settings(),
         "title": config.title,
         "page": [output.plotly_js, output.thumbnails, output.layout,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
-import io
 import json
 import os
 import re
@@ -18,11 +16,12 @@ from typing import Any, Iterable, Iterator
 import jinja2
 import markupsafe
 import numpy as np
-from PIL import Image
 
+from .formatting import data_uri, format_distance, png_data_uri
 from .links import relative_href
 from .loading import THUMBNAIL_FORMAT
 from .outcome import Outcome
+from .review_page import review_context
 
 TEMPLATE = "report.html.j2"
 MAX_HISTOGRAM_BINS = 80
@@ -110,11 +109,6 @@ def plotly_script(page: Page) -> dict[str, str]:
     return {"src": page.plotly_href}
 
 
-def format_distance(value: float | None) -> str:
-    """Distances are large sums of squares; whole numbers with separators read best."""
-    return "–" if value is None else f"{value:,.0f}"
-
-
 def script_json(value: Any) -> markupsafe.Markup:
     """JSON that is safe inside a ``<script>`` element: no sequence in it can close the tag."""
     text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -122,18 +116,6 @@ def script_json(value: Any) -> markupsafe.Markup:
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escape)
     return markupsafe.Markup(text)
-
-
-def data_uri(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def png_data_uri(pixels: np.ndarray) -> str:
-    """A float or uint8 image array as a lossless PNG data URI, rounded to 8 bits."""
-    array = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG", optimize=False, compress_level=9)
-    return data_uri(buffer.getvalue(), "image/png")
 
 
 def image_anchor(key: str) -> str:
@@ -278,6 +260,12 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
             "rows": [rows[p] if rows else row(p) for p in positions],
         })
 
+    position_of = np.empty(count, dtype=np.int64)
+    position_of[analysis.order] = np.arange(count)
+    review = review_context(outcome, outcome.settings["clusters"].get("components", 0),
+                            (lambda p: rows[p]) if rows else row, position_of,
+                            GRID_SAMPLE if large else None)
+
     folder = thumbnail_folder(report_name)
     files: dict[str, Any] = {}
     if page.thumbnails == "files":
@@ -288,7 +276,8 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
     # Style rules for the thumbnails the page's own markup shows: every image in the full
     # layout, the sampled ones in the large layout (its script draws the rest itself).
     if large:
-        shown = sorted({r["index"] for cluster in clusters for r in cluster["rows"]})
+        shown = sorted({r["index"] for cluster in clusters for r in cluster["rows"]}
+                       | review_thumbnails(review))
     else:
         shown = range(count)
     thumbnails = []
@@ -321,11 +310,24 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
         "clusters": clusters,
         "edges": [float(edge) for edge in analysis.edges],
         "histogram": histogram_figure(analysis.distances, analysis.edges),
+        "review": review,
         "plotly": plotly_script(page),
         "csv_href": page.csv_href,
         "json_href": page.json_href,
     }
     return context, files
+
+
+def review_thumbnails(review: dict[str, Any] | None) -> set[int]:
+    """The images whose thumbnails the review's grids, groups and map show."""
+    if review is None:
+        return set()
+    shown = set(review["plotted_indices"])
+    for grouping in review["groupings"]:
+        shown.update(r["index"] for cluster in grouping["clusters"] for r in cluster["rows"])
+    for groups in (review["exact"], review["near"] or []):
+        shown.update(r["index"] for group in groups for r in group)
+    return shown
 
 
 def _thumbnail_bytes(store: Any, index: int) -> bytes:

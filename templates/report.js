@@ -1,4 +1,4 @@
-/* The report's own behaviour: histogram, sorting, filtering, the larger view and flags.
+/* The report's own behaviour: plots, sorting, filtering, the larger view and flags.
    The ranking is drawn as a window of rows around what is in view, so sorting and filtering
    cost the same with a hundred rows or a hundred thousand. In the full layout the rows come
    from the page itself (and are reused); in the large layout they are made from embedded data. */
@@ -12,18 +12,22 @@
     return document.getElementById(id);
   }
 
-  function drawHistogram() {
-    var target = byId("distance-histogram");
-    var source = byId("histogram-data");
+  var PLOT_OPTIONS = {
+    displaylogo: false,
+    responsive: true,
+    modeBarButtonsToRemove: ["select2d", "lasso2d"]
+  };
+
+  /* Draws the figure embedded as JSON in ``sourceId``; returns the plot element, or null. */
+  function drawFigure(targetId, sourceId) {
+    var target = byId(targetId);
+    var source = byId(sourceId);
     if (!target || !source || typeof Plotly === "undefined") {
-      return;
+      return null;
     }
     var figure = JSON.parse(source.textContent);
-    Plotly.newPlot(target, figure.data, figure.layout, {
-      displaylogo: false,
-      responsive: true,
-      modeBarButtonsToRemove: ["select2d", "lasso2d"]
-    });
+    Plotly.newPlot(target, figure.data, figure.layout, PLOT_OPTIONS);
+    return target;
   }
 
   var table = byId("ranking");
@@ -311,9 +315,14 @@
   var opener = null;
   var distanceFormat = new Intl.NumberFormat("en", { maximumFractionDigits: 0 });
 
+  /* A fresh element showing the row's thumbnail, wherever the row itself is drawn. */
+  function thumbnailCopy(row) {
+    return row.el ? row.el.querySelector(".thumb").cloneNode(false) : thumbnailElement(row);
+  }
+
   /* The thumbnail's address, read from the style a detached copy of its element gets. */
   function thumbnailSource(row) {
-    var probe = row.el ? row.el.querySelector(".thumb").cloneNode(false) : thumbnailElement(row);
+    var probe = thumbnailCopy(row);
     probe.hidden = true;
     document.body.appendChild(probe);
     var match = /url\("?(.*?)"?\)$/.exec(getComputedStyle(probe).backgroundImage);
@@ -366,6 +375,15 @@
     }
   }
 
+  function openViewer(row, from) {
+    opener = from;
+    show(row);
+    if (!viewer.open) {
+      viewer.showModal();
+    }
+    byId("viewer-close").focus();
+  }
+
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a.open");
     if (!link || event.ctrlKey || event.metaKey || event.shiftKey) {
@@ -376,12 +394,7 @@
       return;
     }
     event.preventDefault();
-    opener = link;
-    show(row);
-    if (!viewer.open) {
-      viewer.showModal();
-    }
-    byId("viewer-close").focus();
+    openViewer(row, link);
   });
   viewer.addEventListener("keydown", function (event) {
     if (event.key === "ArrowRight" || event.key === "ArrowDown") {
@@ -427,7 +440,86 @@
   }
   window.addEventListener("hashchange", followHash);
 
-  drawHistogram();
+  /* Plot points carry their rank: a click opens the larger view. */
+  function openOnClick(plot) {
+    plot.on("plotly_click", function (event) {
+      var row = event.points.length && byRank[event.points[0].customdata - 1];
+      if (row) {
+        openViewer(row, plot);
+      }
+    });
+  }
+
+  /* The map of principal components, coloured by the grouping chosen, thumbnails on hover. */
+  function drawMap() {
+    var target = byId("component-map");
+    var source = byId("map-data");
+    if (!target || !source || typeof Plotly === "undefined") {
+      return;
+    }
+    var map = JSON.parse(source.textContent);
+    var layout = {
+      xaxis: { title: { text: map.axes[0] }, zeroline: false },
+      yaxis: { title: { text: map.axes[1] }, zeroline: false },
+      height: 480,
+      margin: { l: 60, r: 20, t: 20, b: 50 },
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: "#868e96" },
+      legend: { title: { text: "cluster" } }
+    };
+
+    function traces(grouping) {
+      var labels = map.groupings[grouping].labels;
+      var members = {};
+      labels.forEach(function (label, i) {
+        (members[label] = members[label] || []).push(i);
+      });
+      return Object.keys(members).map(Number).sort(function (a, b) { return a - b; })
+        .map(function (label) {
+          var points = members[label];
+          function pick(values) {
+            return points.map(function (i) { return values[i]; });
+          }
+          return {
+            type: "scatter", mode: "markers", name: "cluster " + label,
+            x: pick(map.x), y: pick(map.y), text: pick(map.text), customdata: pick(map.ranks),
+            hovertemplate: "%{text}<extra>cluster " + label + "</extra>",
+            marker: { color: map.colours[(label - 1) % map.colours.length], size: 6,
+                      opacity: 0.75 }
+          };
+        });
+    }
+
+    var select = byId("map-grouping");
+    Plotly.newPlot(target, traces(Number(select.value)), layout, PLOT_OPTIONS);
+    select.addEventListener("change", function () {
+      Plotly.react(target, traces(Number(select.value)), layout, PLOT_OPTIONS);
+    });
+    openOnClick(target);
+
+    var hover = byId("map-hover");
+    target.on("plotly_hover", function (event) {
+      var point = event.points[0];
+      var row = point && byRank[point.customdata - 1];
+      if (!row) {
+        return;
+      }
+      hover.replaceChild(thumbnailCopy(row), hover.firstElementChild);
+      var mouse = event.event;
+      hover.style.left = Math.min(mouse.clientX + 16, window.innerWidth - 120) + "px";
+      hover.style.top = Math.max(mouse.clientY - 120, 8) + "px";
+      hover.hidden = false;
+    });
+    target.on("plotly_unhover", function () { hover.hidden = true; });
+  }
+
+  drawFigure("distance-histogram", "histogram-data");
+  var scatter = drawFigure("brightness-scatter", "scatter-data");
+  if (scatter) {
+    openOnClick(scatter);
+  }
+  drawMap();
   refresh();
   updateFlagCount();
   followHash();

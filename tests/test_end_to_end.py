@@ -81,7 +81,7 @@ def test_sample_exports_agree_with_the_page(sample_run):
 
     assert list(rows[0]) == ["rank", "path", "distance", "cluster"]
     assert ranking_paths(text) == [row["path"] for row in rows]
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert [r["path"] for r in document["records"]] == [row["path"] for row in rows]
     assert [r["distance"] for r in document["records"]] == [float(r["distance"]) for r in rows]
     distances = [float(row["distance"]) for row in rows]

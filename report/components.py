@@ -1,0 +1,99 @@
+"""Principal components of the preprocessed images: the space k-means, the silhouette scores,
+the 2-D map and the near-duplicate search all work in.
+
+The components are fitted on a bounded random sample of the images and every image is then
+projected in chunks, so memory stays the same whatever the folder holds. Fitting on the whole of
+a large store with scikit-learn's incremental PCA was measured at eight times the cost on 3583
+emoji for the same leading components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+# At most this many pixel values (images times values per image) are held to fit the
+# components: 2000 grayscale 100x100 images, 80 MB as float32.
+FIT_VALUES = 20_000_000
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Components:
+    """The fitted components and every image's coordinates on them (input order)."""
+
+    coordinates: np.ndarray  # (images, components), float64
+    vectors: np.ndarray  # (components, values per image), unit length
+    explained: np.ndarray  # share of the variance each component explains
+    fitted_on: int  # how many images the fit saw
+
+
+def sample_indices(count: int, size: int, seed: int = SEED) -> np.ndarray:
+    """``size`` distinct indices below ``count``, sorted, the same for the same arguments."""
+    if count <= size:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
+
+
+def gather(chunks: Iterable[np.ndarray], indices: np.ndarray) -> np.ndarray:
+    """The images at sorted ``indices``, collected in one pass over the chunks."""
+    taken = []
+    start = 0
+    for chunk in chunks:
+        stop = start + len(chunk)
+        lo, hi = np.searchsorted(indices, [start, stop])
+        if hi > lo:
+            taken.append(chunk[indices[lo:hi] - start])
+        start = stop
+    return np.concatenate(taken) if taken else np.empty((0,), dtype=np.uint8)
+
+
+def fit_size(count: int, values_per_image: int) -> int:
+    return min(count, max(2, FIT_VALUES // max(1, values_per_image)))
+
+
+def fit(sample: np.ndarray, wanted: int):
+    """A fitted scikit-learn PCA, or None when the sample has no variation to explain."""
+    flat = sample.reshape(len(sample), -1).astype(np.float32)
+    # The centred data has rank below the sample size, so at most that many components exist.
+    usable = min(wanted, len(flat) - 1, flat.shape[1])
+    if usable < 1 or not np.any(flat != flat[0]):
+        return None
+    from sklearn.decomposition import PCA
+
+    solver = "full" if min(flat.shape) <= 4 * usable else "randomized"
+    model = PCA(n_components=usable, svd_solver=solver, random_state=SEED).fit(flat)
+    keep = model.explained_variance_ > 0
+    if not keep.all():
+        model.components_ = model.components_[keep]
+        model.explained_variance_ = model.explained_variance_[keep]
+        model.explained_variance_ratio_ = model.explained_variance_ratio_[keep]
+        model.n_components_ = int(keep.sum())
+    return model
+
+
+def project(chunks: Iterable[np.ndarray], model) -> np.ndarray:
+    """Every image's coordinates on the fitted components, chunk by chunk."""
+    center = model.mean_.astype(np.float64)
+    vectors = model.components_.astype(np.float64)
+    parts = [(chunk.reshape(len(chunk), -1) - center) @ vectors.T for chunk in chunks]
+    return np.concatenate(parts) if parts else np.empty((0, len(vectors)))
+
+
+def components(chunks, count: int, values_per_image: int, wanted: int) -> Components | None:
+    """Fit ``wanted`` components on a sample of the images ``chunks()`` yields, and project all.
+
+    None when there are too few images or no variation among them.
+    """
+    fit_on = sample_indices(count, fit_size(count, values_per_image))
+    model = fit(gather(chunks(), fit_on), wanted)
+    if model is None:
+        return None
+    return Components(
+        coordinates=project(chunks(), model),
+        vectors=model.components_.astype(np.float64),
+        explained=model.explained_variance_ratio_.astype(np.float64),
+        fitted_on=len(fit_on),
+    )

@@ -1,0 +1,187 @@
+"""Groupings to set beside the distance-quantile cut, and the statistics that compare them.
+
+``normalized`` repeats the quantile cut after each image is brought to zero mean and unit
+variance, so brightness and contrast no longer count. ``kmeans`` clusters the images on their
+leading principal components. Every grouping is scored by the same silhouette, computed in the
+principal-component space on a bounded sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .analysis import ImageMeasures, assign_clusters, quantile_edges
+from .components import SEED, sample_indices
+
+Chunks = Callable[[], Iterable[np.ndarray]]
+
+# The silhouette compares every pair of images it scores, so it looks at a sample of this many.
+SILHOUETTE_SAMPLE = 4000
+# Above this many images k-means runs in mini-batches.
+FULL_KMEANS_UP_TO = 20_000
+METHOD_NAMES = {
+    "quantile": "distance quantiles",
+    "normalized": "distance quantiles after normalizing each image",
+    "kmeans": "k-means on principal components",
+}
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """One cluster of a grouping: how big, how it looks on average and how tight it is.
+
+    ``spread`` is the members' mean squared distance to the cluster's own mean image.
+    Everything but ``number`` and ``size`` is None for an empty cluster.
+    """
+
+    number: int
+    size: int
+    mean_image: np.ndarray | None
+    spread: float | None
+    brightness: float | None
+    distance_min: float | None
+    distance_max: float | None
+
+
+@dataclass(frozen=True)
+class Grouping:
+    method: str
+    labels: np.ndarray  # cluster numbers from 1, input order
+    clusters: list[GroupStats]
+    silhouette: float | None
+
+    @property
+    def title(self) -> str:
+        return METHOD_NAMES[self.method]
+
+
+def standardized(chunk: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> np.ndarray:
+    """Each image of the chunk at zero mean and unit variance; a flat image becomes all zeros."""
+    flat = chunk.reshape(len(chunk), -1).astype(np.float64)
+    size = flat.shape[1]
+    mean = sums / size
+    # An exact integer numerator, so a flat image gets a variance of exactly zero.
+    variance = (squares * size - sums.astype(np.int64) ** 2) / size**2
+    scale = np.zeros(len(flat))
+    np.divide(1.0, np.sqrt(variance), out=scale, where=variance > 0)
+    return (flat - mean[:, None]) * scale[:, None]
+
+
+def normalized_distances(chunks: Chunks, measures: ImageMeasures) -> np.ndarray:
+    """Squared distances of the standardized images to their own mean, in two passes."""
+    total = None
+    start = 0
+    for chunk in chunks():
+        stop = start + len(chunk)
+        part = standardized(chunk, measures.sums[start:stop], measures.squares[start:stop])
+        total = part.sum(axis=0) if total is None else total + part.sum(axis=0)
+        start = stop
+    mean = total / start
+    distances = []
+    start = 0
+    for chunk in chunks():
+        stop = start + len(chunk)
+        diff = standardized(chunk, measures.sums[start:stop], measures.squares[start:stop])
+        diff -= mean
+        distances.append(np.einsum("ij,ij->i", diff, diff))
+        start = stop
+    return np.concatenate(distances)
+
+
+def quantile_labels(distances: np.ndarray, count: int) -> np.ndarray:
+    return assign_clusters(distances, quantile_edges(distances, count))
+
+
+def kmeans_labels(coordinates: np.ndarray, count: int, distances: np.ndarray) -> np.ndarray:
+    """k-means clusters numbered from 1 by their members' mean distance to the mean image.
+
+    Asks for no more clusters than there are distinct points; the rest stay empty.
+    """
+    distinct = len(np.unique(coordinates, axis=0))
+    wanted = min(count, distinct)
+    if wanted <= 1:
+        return np.ones(len(coordinates), dtype=np.int64)
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    if len(coordinates) <= FULL_KMEANS_UP_TO:
+        model = KMeans(n_clusters=wanted, n_init=10, random_state=SEED)
+    else:
+        model = MiniBatchKMeans(n_clusters=wanted, n_init=3, batch_size=4096,
+                                random_state=SEED)
+    raw = model.fit_predict(coordinates)
+    # The algorithm's own numbers are arbitrary; order clusters as the quantile cut does.
+    nearness = [(distances[raw == label].mean(), label) for label in range(wanted)]
+    renumber = np.empty(wanted, dtype=np.int64)
+    for number, (_, label) in enumerate(sorted(nearness), start=1):
+        renumber[label] = number
+    return renumber[raw]
+
+
+def silhouette(coordinates: np.ndarray | None, labels: np.ndarray,
+               sample: np.ndarray) -> float | None:
+    """The mean silhouette of ``labels`` over the sampled images; None where undefined."""
+    if coordinates is None or coordinates.shape[1] == 0:
+        return None
+    points, sampled = coordinates[sample], labels[sample]
+    present = len(np.unique(sampled))
+    if present < 2 or present > len(sampled) - 1:
+        return None
+    if not np.any(points != points[0]):
+        return None
+    from sklearn.metrics import silhouette_score
+
+    score = float(silhouette_score(points, sampled, metric="euclidean"))
+    return score if np.isfinite(score) else None
+
+
+def silhouette_sample(count: int) -> np.ndarray:
+    return sample_indices(count, SILHOUETTE_SAMPLE, seed=SEED + 1)
+
+
+def cluster_sums(chunks: Iterable[np.ndarray], labelings: list[np.ndarray], count: int
+                 ) -> list[list[np.ndarray | None]]:
+    """Exact per-cluster pixel sums for several labelings of the same images, in one pass."""
+    totals: list[list[np.ndarray | None]] = [[None] * count for _ in labelings]
+    start = 0
+    for chunk in chunks:
+        stop = start + len(chunk)
+        for labels, sums in zip(labelings, totals):
+            part_labels = labels[start:stop]
+            for number in np.unique(part_labels):
+                part = chunk[part_labels == number].sum(axis=0, dtype=np.int64)
+                slot = int(number) - 1
+                sums[slot] = part if sums[slot] is None else sums[slot] + part
+        start = stop
+    return totals
+
+
+def describe_clusters(labels: np.ndarray, count: int, sums: list[np.ndarray | None],
+                      measures: ImageMeasures) -> list[GroupStats]:
+    """Size, mean image, spread, brightness and distance range of each cluster.
+
+    The spread needs no further pass: the mean squared distance to the cluster mean is the mean
+    of the members' sums of squares less the squared length of that mean.
+    """
+    stats = []
+    for number, total in enumerate(sums, start=1):
+        members = labels == number
+        size = int(members.sum())
+        if size == 0 or total is None:
+            stats.append(GroupStats(number, 0, None, None, None, None, None))
+            continue
+        mean = total / size
+        spread = measures.squares[members].sum() / size - float(np.sum(mean * mean))
+        distances = measures.distances[members]
+        stats.append(GroupStats(
+            number=number,
+            size=size,
+            mean_image=mean,
+            spread=max(0.0, float(spread)),
+            brightness=float(measures.brightness[members].mean()),
+            distance_min=float(distances.min()),
+            distance_max=float(distances.max()),
+        ))
+    return stats
