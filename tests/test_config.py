@@ -31,6 +31,9 @@ def test_defaults_and_paths_relative_to_the_config(tmp_path):
     assert config.output.csv_path.name == "report.csv"
     assert config.output.json_path.name == "report.json"
     assert config.output.thumbnail_size == 96
+    assert config.review.methods == ("quantile", "normalized", "kmeans")
+    assert config.review.components == 20
+    assert config.review.near_threshold == 2.0
 
 
 def test_full_config_is_read(tmp_path):
@@ -66,6 +69,17 @@ thumbnail_size = 128
     assert config.settings()["preprocess"]["fit"] == "pad"
 
 
+def test_review_settings_are_read_and_saved(tmp_path):
+    path = write(tmp_path, '[input]\npath = "i"\n[clusters]\nmethods = ["normalized", "quantile"]\n'
+                           'components = 0\n[duplicates]\nnear_threshold = 0\n')
+    config = load_config(path)
+    assert config.review.methods == ("normalized", "quantile")
+    assert config.review.components == 0 and config.review.near_threshold == 0.0
+    assert config.settings()["clusters"] == {"count": 4, "methods": ["normalized", "quantile"],
+                                             "components": 0}
+    assert config.settings()["duplicates"] == {"near_threshold": 0.0}
+
+
 def test_command_line_overrides_are_relative_to_the_current_folder(tmp_path):
     path = write(tmp_path, '[input]\npath = "images"\n')
     config = load_config(path, input_override=Path("elsewhere"), output_override=Path("o.html"))
@@ -87,6 +101,25 @@ def test_command_line_overrides_are_relative_to_the_current_folder(tmp_path):
     ('[input]\npath = "i"\n[clusters]\ncount = 0\n', ["[clusters] count", "from 1 to"]),
     ('[input]\npath = "i"\n[clusters]\ncount = 2.5\n', ["[clusters] count", "whole number"]),
     ('[input]\npath = "i"\n[clusters]\ncount = true\n', ["[clusters] count", "a boolean"]),
+    ('[input]\npath = "i"\n[clusters]\nmethods = ["kmeans", "quantile", "pca"]\n',
+     ["[clusters] methods", '"normalized"']),
+    ('[input]\npath = "i"\n[clusters]\nmethods = "kmeans"\n', ["[clusters] methods", "a list"]),
+    ('[input]\npath = "i"\n[clusters]\nmethods = []\n', ["[clusters] methods"]),
+    ('[input]\npath = "i"\n[clusters]\nmethods = ["kmeans"]\n',
+     ["[clusters] methods", 'must include "quantile"']),
+    ('[input]\npath = "i"\n[clusters]\nmethods = ["quantile", "quantile"]\n',
+     ["[clusters] methods", "twice"]),
+    ('[input]\npath = "i"\n[clusters]\ncomponents = 0\n',
+     ["[clusters] components", '"kmeans"']),
+    ('[input]\npath = "i"\n[clusters]\ncomponents = 1000\n', ["[clusters] components"]),
+    ('[input]\npath = "i"\n[duplicates]\nnear_threshold = -1\n',
+     ["[duplicates] near_threshold", "from 0 to 255"]),
+    ('[input]\npath = "i"\n[duplicates]\nnear_threshold = true\n',
+     ["[duplicates] near_threshold"]),
+    ('[input]\npath = "i"\n[duplicates]\nnear_threshold = nan\n',
+     ["[duplicates] near_threshold"]),
+    ('[input]\npath = "i"\n[duplicates]\nnear_treshold = 2\n',
+     ["[duplicates] near_treshold", "did you mean 'near_threshold'"]),
     ('[input]\npath = "i"\n[output]\npath = "r.csv"\n', ["[output] path", ".html"]),
     ('[input]\npath = "i"\n[output]\nthumbnail_size = 4\n', ["[output] thumbnail_size"]),
     ('[input]\npath = "i"\ninclude = "*.png"\n', ["[input] include", "list"]),

@@ -320,3 +320,106 @@ def test_jpeg_draft_decoding_barely_moves_the_ranking():
     ranks_full = np.argsort(np.argsort(full.distances))
     assert np.corrcoef(ranks_drafted, ranks_full)[0, 1] > 0.999
     assert np.mean(drafted.clusters == full.clusters) > 0.98
+
+
+def embedded_json(text, element_id):
+    start = text.index(f'id="{element_id}">') + len(f'id="{element_id}">')
+    return json.loads(text[start: text.index("</script>", start)])
+
+
+def test_sample_report_judges_its_grouping(sample_run):
+    text, rows, document = read_outputs(sample_run)
+
+    assert [g["method"] for g in document["groupings"]] == ["quantile", "normalized", "kmeans"]
+    by_path = {row["path"]: row for row in rows}
+    records = document["records"]
+    for grouping in document["groupings"]:
+        assert len(grouping["image_clusters"]) == len(records) == 150
+        sizes = [c["size"] for c in grouping["clusters"]]
+        assert sizes == [grouping["image_clusters"].count(k) for k in range(1, 5)]
+        assert -1 <= grouping["silhouette"] <= 1
+    quantile = document["groupings"][0]["image_clusters"]
+    assert quantile == [int(by_path[r["path"]]["cluster"]) for r in records]
+    diagnostics = document["diagnostics"]
+    assert -1 <= diagnostics["brightness_rank_correlation"] <= 1
+    assert document["principal_components"]["fitted_on"] == 150
+    assert len(document["principal_components"]["explained_variance_ratio"]) == 20
+
+    for section in ("diagnostics", "quantile-grouping", "normalized-grouping",
+                    "kmeans-grouping", "normalized-cluster-1", "kmeans-cluster-4", "duplicates"):
+        assert f'id="{section}"' in text
+    assert "Do these clusters mean anything?" in text
+    assert text.count("Component ") >= 8
+    scatter = embedded_json(text, "scatter-data")
+    assert sum(len(trace["x"]) for trace in scatter["data"]) == 150
+    assert len(embedded_json(text, "map-data")["x"]) == 150
+
+
+@needs_data("pokemon")
+def test_pokemon_report_says_the_clusters_follow_brightness(tmp_path):
+    text, rows, document = run_on_shared(tmp_path, "pokemon")
+
+    # The figures the original experiment's verdict rests on.
+    assert document["diagnostics"]["brightness_rank_correlation"] == pytest.approx(-0.56, abs=0.01)
+    silhouettes = {g["method"]: g["silhouette"] for g in document["groupings"]}
+    assert silhouettes["quantile"] < 0 < silhouettes["kmeans"]
+    assert max(silhouettes, key=silhouettes.get) == "kmeans"
+    assert "strongly follows mean brightness" in text
+    assert "k-means on principal components scores best" in text
+
+
+@needs_data("noto_emoji_72")
+def test_noto_emoji_exact_and_near_duplicates(tmp_path):
+    text, rows, document = run_on_shared(tmp_path, "noto_emoji_72")
+
+    exact = document["duplicates"]["exact"]
+    assert len(exact) == 5 and sum(len(group) for group in exact) == 15
+    assert ["emoji_u1f468_200d_1f466.png", "emoji_u1f9d1_200d_1f9d2.png"] in exact
+    near = document["duplicates"]["near"]
+    # Skin-tone variants of one emoji look alike in grayscale.
+    assert ["emoji_u1f385.png", "emoji_u1f385_1f3fc.png"] in near
+    assert "5 groups of images whose" in text
+    assert len(embedded_json(text, "map-data")["x"]) == 2000  # a bounded sample of 3583
+
+
+def test_degenerate_inputs_give_nulls_and_say_so(tmp_path):
+    make_images(tmp_path / "one", {"only.png": 90})
+    make_images(tmp_path / "same", {f"s{i}.png": 40 for i in range(5)})
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "one"\n')
+
+    for folder in ("one", "same"):
+        output = tmp_path / folder / "out.html"
+        assert run_cli(config, "--input", tmp_path / folder, "--output", output, "-q") == 0
+        text, rows, document = read_outputs(output)
+        assert document["diagnostics"] == {"brightness_rank_correlation": None,
+                                           "background_rank_correlation": None}
+        assert document["principal_components"] is None
+        assert [g["silhouette"] for g in document["groupings"]] == [None, None, None]
+        assert "not enough variation to relate the distance to mean brightness" in text
+        assert "not enough variation among these images for a map" in text
+        visible = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
+        assert "NaN" not in visible and "Infinity" not in visible
+        for element in ("scatter-data", "histogram-data"):
+            json.dumps(embedded_json(text, element), allow_nan=False)  # raises on NaN
+    assert document["duplicates"]["exact"] == [[f"s{i}.png" for i in range(5)]]
+
+
+def test_quantile_only_runs_never_import_scikit_learn(tmp_path):
+    import report
+
+    make_images(tmp_path / "pics", {f"p{i}.png": 20 * i for i in range(6)})
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "pics"\n[clusters]\nmethods = ["quantile"]\n'
+                      'components = 0\n')
+    script = ("import sys; from report.cli import main; code = main([sys.argv[1], '-q']);"
+              "print(code, sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True,
+                          text=True, env=env)
+    assert done.stdout.split() == ["0", "[]"], done.stderr
+    document = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [g["method"] for g in document["groupings"]] == ["quantile"]
+    assert document["duplicates"]["near"] is None
+    text = (tmp_path / "out" / "report.html").read_text()
+    assert "Principal components are turned off" in text
