@@ -7,6 +7,7 @@ when Playwright or Chromium is missing, except under CI, where that is a failure
 import csv
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -411,3 +412,80 @@ def test_large_layout_without_javascript_says_what_it_shows(visit, tmp_path):
     assert "more than the 5000 this page" in page.locator("#ranking-section").inner_text()
     assert page.locator("#cluster-1 .thumb:visible").count() > 0
     assert page.locator("#mean-image").is_visible()
+
+
+def point_hover(page, plot, index):
+    """Move the mouse onto a plotted point, as a person would, and let plotly react."""
+    page.locator(f"#{plot} .point").nth(index).hover(force=True)
+    page.wait_for_timeout(150)
+
+
+@pytest.mark.parametrize("layout", ["full", "large"])
+def test_review_plots_map_and_eigen_images(visit, tmp_path, layout):
+    config = config_with(tmp_path, f"review-{layout}", path="out/report.html", layout=layout)
+    assert main([str(config), "-q"]) == 0
+    output = tmp_path / "out" / "report.html"
+    rows = ranking(output)
+    session = visit(output.parent.as_uri() + "/")
+    page = session.open(output.as_uri())
+
+    page.wait_for_selector("#component-map .point", state="attached")
+    assert page.locator("#brightness-scatter .point").count() == 150
+    assert page.locator("#component-map .point").count() == 150
+    assert page.locator("#diagnostics img[alt^='Principal component']").count() == 8
+
+    point_hover(page, "component-map", 5)
+    hover = page.locator("#map-hover")
+    assert hover.is_visible()
+    image = hover.locator(".thumb").evaluate("t => getComputedStyle(t).backgroundImage")
+    assert image.startswith('url("data:image/jpeg')
+
+    document = json.loads(output.with_suffix(".json").read_text(encoding="utf-8"))
+    sizes = [c["size"] for c in document["groupings"][2]["clusters"] if c["size"]]
+    page.select_option("#map-grouping", label="k-means on principal components")
+    page.wait_for_timeout(200)
+    traces = page.locator("#component-map .trace.scatter")
+    counts = [traces.nth(i).locator(".point").count() for i in range(traces.count())]
+    assert page.locator("#component-map .legendtext").all_text_contents() == [
+        f"cluster {k}" for k in range(1, len(counts) + 1)]
+    assert counts == sizes
+
+    point_hover(page, "brightness-scatter", 0)
+    page.locator("#brightness-scatter .nsewdrag").first.click(
+        position=page.evaluate("""() => {
+            const gd = document.getElementById('brightness-scatter');
+            const p = gd._fullData[0];
+            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+            return {x: xa.l2p(xa.d2l(p.x[0])), y: ya.l2p(ya.d2l(p.y[0]))};
+        }"""))
+    rank = page.evaluate("document.getElementById('brightness-scatter')._fullData[0]"
+                         ".customdata[0]")
+    assert page.locator("#viewer").evaluate("v => v.open")
+    assert page.locator("#viewer-path").inner_text() == rows[rank - 1]["path"]
+    assert session.blocked == [] and session.errors == []
+
+
+def test_plot_labels_show_markup_in_file_names_as_text(visit, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    names = ["<b>bold.png", "a&amp;b.png", "plain.png", "<br>x.png"]
+    for value, name in enumerate(names):
+        Image.new("L", (8, 8), 60 * value).save(folder / name)
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "pics"\n[output]\npath = "out/report.html"\n')
+    assert main([str(config), "-q"]) == 0
+    output = tmp_path / "out" / "report.html"
+    session = visit(output.parent.as_uri() + "/")
+    page = session.open(output.as_uri())
+    page.wait_for_selector("#brightness-scatter .point", state="attached")
+
+    shown = set()
+    for index in range(4):
+        point_hover(page, "brightness-scatter", index)
+        label = page.locator("#brightness-scatter .hoverlayer .hovertext .nums")
+        if label.count():
+            shown.add(label.first.text_content().split("brightness")[0])
+    assert shown == set(names)
+    assert session.errors == []
