@@ -64,7 +64,8 @@ def fit(sample: np.ndarray, wanted: int):
     from sklearn.decomposition import PCA
 
     solver = "full" if min(flat.shape) <= 4 * usable else "randomized"
-    model = PCA(n_components=usable, svd_solver=solver, random_state=SEED).fit(flat)
+    # copy=False: the float32 sample is this function's own, so PCA may centre it in place.
+    model = PCA(n_components=usable, svd_solver=solver, random_state=SEED, copy=False).fit(flat)
     keep = model.explained_variance_ > 0
     if not keep.all():
         model.components_ = model.components_[keep]

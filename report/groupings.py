@@ -20,6 +20,7 @@ Chunks = Callable[[], Iterable[np.ndarray]]
 
 # The silhouette compares every pair of images it scores, so it looks at a sample of this many.
 SILHOUETTE_SAMPLE = 4000
+SILHOUETTE_MEMORY_MIB = 32
 # Above this many images k-means runs in mini-batches.
 FULL_KMEANS_UP_TO = 20_000
 METHOD_NAMES = {
@@ -67,7 +68,9 @@ def standardized(chunk: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> np
     variance = (squares * size - sums.astype(np.int64) ** 2) / size**2
     scale = np.zeros(len(flat))
     np.divide(1.0, np.sqrt(variance), out=scale, where=variance > 0)
-    return (flat - mean[:, None]) * scale[:, None]
+    flat -= mean[:, None]
+    flat *= scale[:, None]  # in place: a chunk of float64 images is the largest thing held
+    return flat
 
 
 def normalized_distances(chunks: Chunks, measures: ImageMeasures) -> np.ndarray:
@@ -131,9 +134,12 @@ def silhouette(coordinates: np.ndarray | None, labels: np.ndarray,
         return None
     if not np.any(points != points[0]):
         return None
+    from sklearn import config_context
     from sklearn.metrics import silhouette_score
 
-    score = float(silhouette_score(points, sampled, metric="euclidean"))
+    # Pairwise distances are worked through in blocks of this many MiB, not all at once.
+    with config_context(working_memory=SILHOUETTE_MEMORY_MIB):
+        score = float(silhouette_score(points, sampled, metric="euclidean"))
     return score if np.isfinite(score) else None
 
 
