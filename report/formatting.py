@@ -19,6 +19,8 @@ def format_signed(value: float | None, places: int = 2) -> str:
     if value is None:
         return "–"
     text = f"{value:+.{places}f}"
+    if float(text) == 0:
+        return f"{0:.{places}f}"  # no sign on a value that rounds to zero
     return text.replace("-", "\u2212") if text.startswith("-") else text
 
 

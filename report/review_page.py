@@ -30,7 +30,8 @@ def colour(number: int) -> str:
     return CLUSTER_COLOURS[(number - 1) % len(CLUSTER_COLOURS)]
 
 
-def correlation_sentence(value: float | None, what: str, darker: str, lighter: str) -> str:
+def correlation_sentence(value: float | None, what: str, darker: str, lighter: str,
+                         meaning: str) -> str:
     """One sentence reading a rank correlation of distance with ``what``."""
     if value is None:
         return f"There is not enough variation to relate the distance to {what}."
@@ -40,7 +41,7 @@ def correlation_sentence(value: float | None, what: str, darker: str, lighter: s
                 f"does not explain the ranking.")
     direction = darker if value < 0 else lighter
     return (f"The distance {strength(value)} follows {what} ({shown}): {direction} lie "
-            f"farther from the mean, so much of this ranking measures tone, not content.")
+            f"farther from the mean, so {meaning}.")
 
 
 def silhouette_reading(score: float) -> str:
@@ -226,10 +227,12 @@ def review_context(outcome: Any, components_wanted: int, row_at: Callable[[int],
     return {
         "sentences": [
             correlation_sentence(diagnostics.brightness_rank_correlation, "mean brightness",
-                                 "darker images", "lighter images"),
+                                 "darker images", "lighter images",
+                                 "much of this ranking measures tone, not content"),
             correlation_sentence(diagnostics.background_rank_correlation,
                                  "the background tone (the mean of the border pixels)",
-                                 "images on darker backgrounds", "images on lighter backgrounds"),
+                                 "images on darker backgrounds", "images on lighter backgrounds",
+                                 "the background, not only the subject, shapes the distance"),
         ],
         "brightness_correlation": format_signed(diagnostics.brightness_rank_correlation),
         "background_correlation": format_signed(diagnostics.background_rank_correlation),

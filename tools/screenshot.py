@@ -1,6 +1,7 @@
 """Build the sample report and photograph it in headless Chromium, for the README.
 
-Usage: python tools/screenshot.py [OUTPUT.png]   (needs the test extras and Debian's chromium)
+Usage: python tools/screenshot.py [FOLDER]   (needs the test extras and Debian's chromium)
+Writes sample-report.png (the top of the page) and sample-review.png (its review section).
 """
 
 import sys
@@ -17,7 +18,7 @@ from test_browser import CHROMIUM_FLAGS, find_chromium  # noqa: E402
 from report.cli import main  # noqa: E402
 
 
-def photograph(target: Path) -> None:
+def photograph(folder_out: Path) -> None:
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "report.html"
         if main([str(ROOT / "sample_config.toml"), "--output", str(report), "-q"]) != 0:
@@ -32,9 +33,15 @@ def photograph(target: Path) -> None:
                        if route.request.url.startswith("http") else route.continue_())
             page.goto(report.as_uri())
             page.wait_for_selector("#distance-histogram .bars path", state="attached")
-            page.screenshot(path=str(target))
+            page.screenshot(path=str(folder_out / "sample-report.png"))
+            page.wait_for_selector("#component-map .point", state="attached")
+            box = page.locator("#diagnostics").bounding_box()
+            # The readings, the scatter plot and the groupings table: the review's first screen.
+            page.screenshot(path=str(folder_out / "sample-review.png"), full_page=True,
+                            clip={"x": box["x"], "y": box["y"], "width": box["width"],
+                                  "height": 1000})
             browser.close()
 
 
 if __name__ == "__main__":
-    photograph(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "sample-report.png")
+    photograph(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs")
