@@ -222,6 +222,8 @@ def write_config(work: Path, name: str, input_dir: Path) -> tuple[Path, Path]:
     config.write_text(
         f"# Written by benchmarks/run.py for the {name} set.\n"
         f"[input]\npath = {json.dumps(str(input_dir))}\n\n"
+        # The targets are for the method alone; the review has its own figures in the README.
+        f'[clusters]\nmethods = ["quantile"]\ncomponents = 0\n\n'
         f"[output]\npath = {json.dumps(str(report))}\n"
     )
     return config, report
