@@ -78,7 +78,7 @@ class ReviewSettings:
 
     methods: tuple[str, ...] = METHODS
     components: int = 20
-    near_threshold: float = 2.0
+    near_threshold: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -323,8 +323,11 @@ def load_config(
 def _parse_review(clusters: _Reader, duplicates: _Reader) -> ReviewSettings:
     allowed = "a list of methods from " + ", ".join(f'"{m}"' for m in METHODS)
     methods = clusters.get("methods", list, list(METHODS), allowed)
-    if not all(isinstance(m, str) and m in METHODS for m in methods) or not methods:
-        raise clusters.error("methods", f"must be {allowed}, not {methods!r}")
+    if not methods:
+        raise clusters.error("methods", f"must be {allowed}, not an empty list")
+    unknown = [m for m in methods if not (isinstance(m, str) and m in METHODS)]
+    if unknown:
+        raise clusters.error("methods", f"must be {allowed}: {unknown[0]!r} is not one")
     if len(set(methods)) != len(methods):
         raise clusters.error("methods", f"names a method twice: {methods!r}")
     if "quantile" not in methods:
@@ -334,11 +337,12 @@ def _parse_review(clusters: _Reader, duplicates: _Reader) -> ReviewSettings:
         raise clusters.error("components", 'must be at least 1 when methods include "kmeans"')
 
     allowed = "a number from 0 to 255 (0 turns the near-duplicate search off)"
-    threshold = duplicates.get("near_threshold", (int, float), 2.0, allowed)
+    threshold = duplicates.get("near_threshold", (int, float), 5.0, allowed)
     if isinstance(threshold, bool) or not 0 <= threshold <= 255:
         raise duplicates.error("near_threshold", f"must be {allowed}, not {threshold!r}")
-    # Methods keep the config's order, which is the order the report shows them in.
-    return ReviewSettings(tuple(methods), components, float(threshold))
+    # Methods keep the config's order, which is the order the report shows them in; adding 0.0
+    # turns a -0.0 into 0.0.
+    return ReviewSettings(tuple(methods), components, float(threshold) + 0.0)
 
 
 def default_workers() -> int:

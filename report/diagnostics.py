@@ -59,10 +59,19 @@ def rank_correlation(x: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.clip(np.dot(rx, ry) / scale, -1.0, 1.0))
 
 
-def diagnose(measures: ImageMeasures) -> Diagnostics:
+def has_border(shape: tuple[int, ...]) -> bool:
+    """Whether images of this shape have a ring of border pixels apart from their inside."""
+    return min(shape[:2]) > 2
+
+
+def diagnose(measures: ImageMeasures, shape: tuple[int, ...]) -> Diagnostics:
+    """The two rank correlations; the background one only where images have a border."""
+    background = None
+    if has_border(shape):
+        background = rank_correlation(measures.distances, measures.border)
     return Diagnostics(
         brightness_rank_correlation=rank_correlation(measures.distances, measures.brightness),
-        background_rank_correlation=rank_correlation(measures.distances, measures.border),
+        background_rank_correlation=background,
     )
 
 

@@ -2,19 +2,31 @@
 
 Exact duplicates are found without hashing every image: only images that agree on their exact
 pixel sums and distance can be equal, and just those few are read back and compared in full.
-Near duplicates are neighbours in principal-component space within a threshold.
+Near duplicates are found among neighbours in principal-component space and confirmed on the
+pixels.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from .analysis import ImageMeasures
 from .components import gather
+
+Chunks = Callable[[], Iterable[np.ndarray]]
+
+
+# Each image is linked to at most this many nearest neighbours, which keeps the search's memory
+# linear in the number of images; chains of links still join larger groups.
+NEIGHBOURS = 10
+# At most this many pixel values are read back to check candidate pairs against the pixels.
+CHECK_VALUES = 50_000_000
+# Candidate pairs are checked this many at a time.
+PAIR_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -22,11 +34,13 @@ class Duplicates:
     """Groups of image indices (input order), each sorted, the groups by their first member.
 
     ``near`` is None when the search was not made (no components, or a threshold of 0).
+    ``checked`` says whether near pairs were confirmed on the pixels, not only the components.
     """
 
     exact: list[list[int]]
     near: list[list[int]] | None
     threshold: float
+    checked: bool = True
 
 
 def exact_groups(chunks: Iterable[np.ndarray], measures: ImageMeasures) -> list[list[int]]:
@@ -52,27 +66,58 @@ def exact_groups(chunks: Iterable[np.ndarray], measures: ImageMeasures) -> list[
     return sorted(groups)
 
 
-def near_groups(coordinates: np.ndarray, values_per_image: int, threshold: float,
-                exact: list[list[int]]) -> list[list[int]]:
-    """Images linked by chains of neighbours closer than ``threshold``, in groups of two or more.
+def near_groups(chunks: Chunks, coordinates: np.ndarray, values_per_image: int,
+                threshold: float, exact: list[list[int]]) -> tuple[list[list[int]], bool]:
+    """Images linked by chains of pairs closer than ``threshold``, in groups of two or more.
 
-    ``threshold`` is a root-mean-square difference per pixel value, so the radius in component
-    space is the threshold times the square root of the values per image. Groups that are one
-    exact-duplicate group and nothing more are left to the exact list.
+    ``threshold`` is a root-mean-square difference per pixel value. A projection onto principal
+    components never lengthens a distance, so neighbours within the radius in component space
+    include every truly close pair; each candidate pair is then checked on the pixels themselves
+    when they fit in ``CHECK_VALUES``. Exact duplicates stand in the search as one image, and a
+    group that is one exact-duplicate group and nothing more is left to the exact list. Returns
+    the groups and whether the pairs were checked on the pixels.
     """
-    if len(coordinates) < 2 or threshold <= 0:
-        return []
+    representative = np.arange(len(coordinates))
+    for group in exact:
+        representative[group] = group[0]
+    kept = np.flatnonzero(representative == np.arange(len(coordinates)))
+    if len(kept) < 2 or threshold <= 0:
+        return [], True
+    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from sklearn.neighbors import NearestNeighbors
 
-    radius = threshold * np.sqrt(values_per_image)
-    graph = NearestNeighbors(radius=radius).fit(coordinates).radius_neighbors_graph(
-        coordinates, mode="connectivity")
-    _, labels = connected_components(graph, directed=False)
+    limit = threshold * threshold * values_per_image  # on squared distances
+    wanted = min(NEIGHBOURS, len(kept) - 1)
+    distances, neighbours = NearestNeighbors(n_neighbors=wanted).fit(
+        coordinates[kept]).kneighbors()
+    close = distances * distances < limit
+    first = np.repeat(np.arange(len(kept)), wanted)[close.ravel()]
+    second = neighbours.ravel()[close.ravel()]
+    checked = len(np.unique(np.r_[first, second])) * values_per_image <= CHECK_VALUES
+    if checked and len(first):
+        truly = pixel_distances(chunks, kept[first], kept[second]) < limit
+        first, second = first[truly], second[truly]
+
+    links = coo_matrix((np.ones(len(first)), (first, second)), shape=(len(kept), len(kept)))
+    _, labels = connected_components(links, directed=False)
     members: dict[int, list[int]] = defaultdict(list)
-    for index, label in enumerate(labels.tolist()):
-        members[label].append(index)
-    exact_sets = {tuple(group) for group in exact}
-    groups = [group for group in members.values()
-              if len(group) > 1 and tuple(group) not in exact_sets]
-    return sorted(groups)
+    for position, label in enumerate(labels.tolist()):
+        members[label].append(int(kept[position]))
+    by_representative = {group[0]: group for group in exact}
+    groups = [sorted(i for r in linked for i in by_representative.get(r, [r]))
+              for linked in members.values() if len(linked) > 1]
+    return sorted(groups), checked
+
+
+def pixel_distances(chunks: Chunks, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Squared distances between the images of each pair, read back in one pass."""
+    involved = np.unique(np.r_[first, second])
+    arrays = gather(chunks(), involved).reshape(len(involved), -1)
+    a, b = np.searchsorted(involved, first), np.searchsorted(involved, second)
+    out = np.empty(len(first))
+    for start in range(0, len(first), PAIR_BATCH):
+        stop = start + PAIR_BATCH
+        diff = arrays[a[start:stop]].astype(np.float64) - arrays[b[start:stop]]
+        out[start:stop] = np.einsum("ij,ij->i", diff, diff)
+    return out

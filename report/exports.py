@@ -123,7 +123,8 @@ def review_document(outcome: Outcome) -> dict[str, Any]:
             {
                 "method": grouping.method,
                 "silhouette": _score(grouping.silhouette),
-                "silhouette_images": review.silhouette_images,
+                "silhouette_images": None if grouping.silhouette is None
+                                     else review.silhouette_images,
                 "clusters": [
                     {"cluster": c.number, "size": c.size, "spread": _rounded(c.spread, 1),
                      "brightness": _rounded(c.brightness, SCORE_PLACES)}

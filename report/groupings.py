@@ -21,6 +21,7 @@ Chunks = Callable[[], Iterable[np.ndarray]]
 # The silhouette compares every pair of images it scores, so it looks at a sample of this many.
 SILHOUETTE_SAMPLE = 4000
 SILHOUETTE_MEMORY_MIB = 32
+NORMALIZED_PLACES = 6
 # Above this many images k-means runs in mini-batches.
 FULL_KMEANS_UP_TO = 20_000
 METHOD_NAMES = {
@@ -74,7 +75,11 @@ def standardized(chunk: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> np
 
 
 def normalized_distances(chunks: Chunks, measures: ImageMeasures) -> np.ndarray:
-    """Squared distances of the standardized images to their own mean, in two passes."""
+    """Squared distances of the standardized images to their own mean, in two passes.
+
+    Rounded to six decimals, so that distances equal in exact arithmetic, which rounding in the
+    standardization can leave a few units apart in the last place, share a cluster.
+    """
     total = None
     start = 0
     for chunk in chunks():
@@ -91,7 +96,7 @@ def normalized_distances(chunks: Chunks, measures: ImageMeasures) -> np.ndarray:
         diff -= mean
         distances.append(np.einsum("ij,ij->i", diff, diff))
         start = stop
-    return np.concatenate(distances)
+    return np.round(np.concatenate(distances), NORMALIZED_PLACES)
 
 
 def quantile_labels(distances: np.ndarray, count: int) -> np.ndarray:

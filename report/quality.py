@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .analysis import Analysis
-from .components import Components, components
+from .components import Components, components, one_thread
 from .config import ReviewSettings
 from .diagnostics import Diagnostics, diagnose
 from .duplicates import Duplicates, exact_groups, near_groups
@@ -62,6 +62,13 @@ def review(chunks: Chunks, analysis: Analysis, settings: ReviewSettings) -> Revi
     ``chunks()`` yields the same preprocessed images, in the same order, that ``analysis`` was
     made from; each call starts a fresh pass.
     """
+    if settings.components > 0:
+        with one_thread():
+            return _review(chunks, analysis, settings)
+    return _review(chunks, analysis, settings)
+
+
+def _review(chunks: Chunks, analysis: Analysis, settings: ReviewSettings) -> Review:
     measures = analysis.measures
     count = len(analysis.summaries)
     image_count = len(analysis.distances)
@@ -91,13 +98,14 @@ def review(chunks: Chunks, analysis: Analysis, settings: ReviewSettings) -> Revi
         groupings.append(Grouping(method, labels, stats, silhouette(coordinates, labels, sample)))
 
     exact = exact_groups(chunks(), measures)
-    near = None
+    near, checked = None, True
     if coordinates is not None and settings.near_threshold > 0:
-        near = near_groups(coordinates, values_per_image, settings.near_threshold, exact)
+        near, checked = near_groups(chunks, coordinates, values_per_image,
+                                    settings.near_threshold, exact)
     return Review(
-        diagnostics=diagnose(measures),
+        diagnostics=diagnose(measures, analysis.mean_image.shape),
         groupings=groupings,
         components=found,
-        duplicates=Duplicates(exact, near, settings.near_threshold),
-        silhouette_images=len(sample),
+        duplicates=Duplicates(exact, near, settings.near_threshold, checked),
+        silhouette_images=0 if coordinates is None else len(sample),
     )

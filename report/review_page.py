@@ -11,7 +11,7 @@ from typing import Any, Callable
 import markupsafe
 import numpy as np
 
-from .diagnostics import strength
+from .diagnostics import MIN_IMAGES, has_border, strength
 from .formatting import format_distance, format_signed, png_data_uri
 from .groupings import Grouping
 from .quality import Review
@@ -20,6 +20,8 @@ from .quality import Review
 PLOT_POINTS = 2000
 EIGEN_IMAGES_SHOWN = 8
 DUPLICATE_GROUPS_SHOWN = 100
+# Below this many images the page warns that its figures say little.
+FEW_IMAGES = 10
 CLUSTER_COLOURS = ("#4c6ef5", "#f59f00", "#12b886", "#e03131", "#7048e8", "#1098ad",
                    "#d6336c", "#74b816", "#845ef7", "#495057")
 
@@ -32,16 +34,65 @@ def colour(number: int) -> str:
 
 def correlation_sentence(value: float | None, what: str, darker: str, lighter: str,
                          meaning: str) -> str:
-    """One sentence reading a rank correlation of distance with ``what``."""
-    if value is None:
-        return f"There is not enough variation to relate the distance to {what}."
+    """One sentence reading a rank correlation of distance with ``what``.
+
+    ``meaning`` says what a clear correlation implies; ``{amount}`` in it becomes "much" or
+    "part", by the correlation's strength.
+    """
     shown = f"Spearman \u03c1 = {format_signed(value)}"
     if abs(value) < 0.3:
         return (f"The distance is {strength(value)} related to {what} ({shown}); that alone "
                 f"does not explain the ranking.")
     direction = darker if value < 0 else lighter
+    amount = "much" if abs(value) >= 0.5 else "part"
     return (f"The distance {strength(value)} follows {what} ({shown}): {direction} lie "
-            f"farther from the mean, so {meaning}.")
+            f"farther from the mean, so {meaning.format(amount=amount)}.")
+
+
+def undefined_correlation(values: np.ndarray, distances: np.ndarray, what: str) -> str:
+    """Why a rank correlation with ``what`` could not be computed, for the reader."""
+    if len(values) < MIN_IMAGES:
+        return f"There are too few images to relate the distance to {what}."
+    if np.all(values == values[0]):
+        return f"Every image has the same {what}, so it cannot explain the ranking."
+    if np.all(distances == distances[0]):
+        return "Every image lies at the same distance from the mean: there is no ranking."
+    return f"There is not enough variation to relate the distance to {what}."
+
+
+def readings(review: Review, outcome: Any) -> list[str]:
+    """Sentences on brightness and background; what they cannot say, when they cannot."""
+    measures = outcome.analysis.measures
+    diagnostics = review.diagnostics
+    brightness = diagnostics.brightness_rank_correlation
+    background = diagnostics.background_rank_correlation
+    sentences = [
+        correlation_sentence(brightness, "mean brightness", "darker images", "lighter images",
+                             "{amount} of this ranking measures tone, not content")
+        if brightness is not None
+        else undefined_correlation(measures.brightness, measures.distances, "mean brightness"),
+    ]
+    what = "background tone (the mean of the border pixels)"
+    if background is not None:
+        sentences.append(correlation_sentence(
+            background, "the " + what, "images on darker backgrounds",
+            "images on lighter backgrounds", "the background, not only the subject, shapes the "
+            "distance"))
+    elif not has_border(outcome.analysis.mean_image.shape):
+        sentences.append("The images are too small to tell a background from the subject.")
+    else:
+        sentences.append(undefined_correlation(measures.border, measures.distances, what))
+    return sentences
+
+
+def unscored_reason(grouping: Grouping, review: Review, components_wanted: int) -> str:
+    if components_wanted == 0:
+        return "principal components are turned off ([clusters] components = 0)"
+    if review.components is None:
+        return "the images do not vary enough to find principal components"
+    if len(np.unique(grouping.labels)) < 2:
+        return "all its images fall in one cluster"
+    return "every image is in a cluster of its own"
 
 
 def silhouette_reading(score: float) -> str:
@@ -55,20 +106,16 @@ def silhouette_reading(score: float) -> str:
     return "its clusters are well separated"
 
 
-def verdict(review: Review, components_wanted: int) -> list[str]:
+def verdict(review: Review, components_wanted: int, image_count: int) -> list[str]:
     """Sentences on the groupings' silhouettes, the quantile cut's first."""
-    quantile = review.groupings[0]
+    quantile = next(g for g in review.groupings if g.method == "quantile")
     if quantile.silhouette is None:
-        if components_wanted == 0:
-            reason = "principal components are turned off ([clusters] components = 0)"
-        elif review.components is None:
-            reason = "the images do not vary enough to find principal components"
-        else:
-            reason = "fewer than two of its clusters hold images"
-        return [f"The distance-quantile cut cannot be scored: {reason}."]
-    sentences = [f"The distance-quantile cut has a silhouette of "
-                 f"{format_signed(quantile.silhouette)}: "
-                 f"{silhouette_reading(quantile.silhouette)}."]
+        reason = unscored_reason(quantile, review, components_wanted)
+        sentences = [f"The distance-quantile cut cannot be scored: {reason}."]
+    else:
+        sentences = [f"The distance-quantile cut has a silhouette of "
+                     f"{format_signed(quantile.silhouette)}: "
+                     f"{silhouette_reading(quantile.silhouette)}."]
     best = review.best
     if best is not None and best is not quantile:
         sentences.append(f"Of the groupings computed, {best.title} scores best "
@@ -76,6 +123,9 @@ def verdict(review: Review, components_wanted: int) -> list[str]:
     if best is not None and best.silhouette < 0.25:
         sentences.append("No grouping here reaches 0.25, below which clusters are usually "
                          "read as showing no real structure.")
+    if image_count < FEW_IMAGES:
+        sentences.append(f"With only {image_count} image{'s' if image_count != 1 else ''}, "
+                         f"read these figures as hints, not findings.")
     return sentences
 
 
@@ -110,9 +160,11 @@ def scatter_figure(review: Review, outcome: Any, positions: list[int]) -> dict[s
             "name": f"cluster {number}",
             "x": np.round(measures.brightness[indices], 2).tolist(),
             "y": np.round(measures.distances[indices], 1).tolist(),
-            "text": [plot_hover(outcome.names[i]) for i in indices.tolist()],
+            # The distance is written here as the ranking writes it, so the two always agree.
+            "text": [f"{plot_hover(outcome.names[i])}<br>distance "
+                     f"{format_distance(measures.distances[i])}" for i in indices.tolist()],
             "customdata": [p + 1 for p in members],
-            "hovertemplate": "%{text}<br>brightness %{x:.1f}<br>distance %{y:,.0f}"
+            "hovertemplate": "%{text}<br>brightness %{x:.1f}"
                              "<extra>cluster " + str(number) + "</extra>",
             "marker": {"color": colour(number), "size": 6, "opacity": 0.75},
         })
@@ -225,20 +277,13 @@ def review_context(outcome: Any, components_wanted: int, row_at: Callable[[int],
     diagnostics = review.diagnostics
     duplicates = review.duplicates
     return {
-        "sentences": [
-            correlation_sentence(diagnostics.brightness_rank_correlation, "mean brightness",
-                                 "darker images", "lighter images",
-                                 "much of this ranking measures tone, not content"),
-            correlation_sentence(diagnostics.background_rank_correlation,
-                                 "the background tone (the mean of the border pixels)",
-                                 "images on darker backgrounds", "images on lighter backgrounds",
-                                 "the background, not only the subject, shapes the distance"),
-        ],
+        "sentences": readings(review, outcome),
         "brightness_correlation": format_signed(diagnostics.brightness_rank_correlation),
         "background_correlation": format_signed(diagnostics.background_rank_correlation),
-        "verdict": verdict(review, components_wanted),
+        "verdict": verdict(review, components_wanted, count),
         "groupings": [grouping_entry(g, review.best, rows_of) for g in review.groupings],
         "silhouette_images": review.silhouette_images,
+        "methods": [g.method for g in review.groupings],
         "components": None if found is None else {
             "count": len(found.explained),
             "fitted_on": found.fitted_on,

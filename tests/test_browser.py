@@ -486,6 +486,6 @@ def test_plot_labels_show_markup_in_file_names_as_text(visit, tmp_path):
         point_hover(page, "brightness-scatter", index)
         label = page.locator("#brightness-scatter .hoverlayer .hovertext .nums")
         if label.count():
-            shown.add(label.first.text_content().split("brightness")[0])
+            shown.add(label.first.text_content().split("distance")[0])
     assert shown == set(names)
     assert session.errors == []

@@ -33,7 +33,7 @@ def test_defaults_and_paths_relative_to_the_config(tmp_path):
     assert config.output.thumbnail_size == 96
     assert config.review.methods == ("quantile", "normalized", "kmeans")
     assert config.review.components == 20
-    assert config.review.near_threshold == 2.0
+    assert config.review.near_threshold == 5.0
 
 
 def test_full_config_is_read(tmp_path):
@@ -102,9 +102,9 @@ def test_command_line_overrides_are_relative_to_the_current_folder(tmp_path):
     ('[input]\npath = "i"\n[clusters]\ncount = 2.5\n', ["[clusters] count", "whole number"]),
     ('[input]\npath = "i"\n[clusters]\ncount = true\n', ["[clusters] count", "a boolean"]),
     ('[input]\npath = "i"\n[clusters]\nmethods = ["kmeans", "quantile", "pca"]\n',
-     ["[clusters] methods", '"normalized"']),
+     ["[clusters] methods", '"normalized"', "'pca' is not one"]),
     ('[input]\npath = "i"\n[clusters]\nmethods = "kmeans"\n', ["[clusters] methods", "a list"]),
-    ('[input]\npath = "i"\n[clusters]\nmethods = []\n', ["[clusters] methods"]),
+    ('[input]\npath = "i"\n[clusters]\nmethods = []\n', ["[clusters] methods", "empty"]),
     ('[input]\npath = "i"\n[clusters]\nmethods = ["kmeans"]\n',
      ["[clusters] methods", 'must include "quantile"']),
     ('[input]\npath = "i"\n[clusters]\nmethods = ["quantile", "quantile"]\n',

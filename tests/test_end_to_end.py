@@ -181,7 +181,8 @@ def test_single_image_and_identical_images_give_what_can_be_said(tmp_path):
                                            "background_rank_correlation": None}
         assert document["principal_components"] is None
         assert [g["silhouette"] for g in document["groupings"]] == [None, None, None]
-        assert "not enough variation to relate the distance to mean brightness" in text
+        assert {"one": "There are too few images to relate the distance to mean brightness",
+                "same": "Every image has the same mean brightness"}[folder] in text
         assert "not enough variation among these images for a map" in text
         visible = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
         assert "NaN" not in visible and "Infinity" not in visible
@@ -409,3 +410,98 @@ def test_quantile_only_runs_never_import_scikit_learn(tmp_path):
     assert document["duplicates"]["near"] is None
     text = (tmp_path / "out" / "report.html").read_text()
     assert "Principal components are turned off" in text
+
+
+def random_images(folder, count, size=16, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        pixels = rng.integers(0, 256, size=(size, size), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"r{i:02d}.png")
+
+
+def run_small(tmp_path, extra):
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "pics"\n[preprocess]\nsize = [16, 16]\n' + extra)
+    assert run_cli(config, "-q") == 0
+    return read_outputs(tmp_path / "out" / "report.html")
+
+
+def readings(text):
+    return [html.unescape(p) for p in re.findall(r'<p class="reading">(.*?)</p>', text, re.S)]
+
+
+def test_the_verdict_quotes_the_quantile_cut_whatever_the_order(tmp_path):
+    random_images(tmp_path / "pics", 12)
+    text, rows, document = run_small(
+        tmp_path, '[clusters]\nmethods = ["kmeans", "normalized", "quantile"]\n')
+    scores = {g["method"]: g["silhouette"] for g in document["groupings"]}
+    quantile = f"{scores['quantile']:+.2f}".replace("-", "\u2212")
+    said = " ".join(readings(text))
+    assert f"The distance-quantile cut has a silhouette of {quantile}" in said
+    best = max(scores, key=scores.get)
+    if best != "quantile":
+        assert "scores best" in said
+    assert [g["method"] for g in document["groupings"]] == ["kmeans", "normalized", "quantile"]
+
+
+def test_what_the_review_says_on_odd_settings(tmp_path):
+    random_images(tmp_path / "pics", 12)
+
+    text, _, document = run_small(tmp_path, "[clusters]\ncount = 100\n")
+    assert "cannot be scored: every image is in a cluster of its own" in " ".join(readings(text))
+
+    text, _, document = run_small(tmp_path, "[clusters]\ncomponents = 1\n")
+    assert "The map needs two principal components; this run has one" in text
+    assert text.count('alt="Principal component') == 1
+    assert "in the space of 1 principal\ncomponent." in text
+
+    text, _, document = run_small(tmp_path, '[clusters]\nmethods = ["quantile"]\n')
+    assert "Only the distance-quantile cut was computed" in text
+
+    text, _, document = run_small(tmp_path, "[duplicates]\nnear_threshold = -0.0\n")
+    assert document["duplicates"]["near_threshold"] == 0.0
+    assert "-0.0" not in json.dumps(document["settings"])
+
+
+def test_tiny_images_and_constant_borders_are_read_for_what_they_are(tmp_path):
+    random_images(tmp_path / "pics", 5)
+    config = tmp_path / "run.toml"
+    config.write_text('[input]\npath = "pics"\n[preprocess]\nsize = [2, 2]\n')
+    assert run_cli(config, "-q") == 0
+    text, _, document = read_outputs(tmp_path / "out" / "report.html")
+    said = " ".join(readings(text))
+    assert "too small to tell a background from the subject" in said
+    assert "With only 5 images, read these figures as hints" in said
+    assert document["diagnostics"]["background_rank_correlation"] is None
+
+    shutil.rmtree(tmp_path / "pics")
+    (tmp_path / "pics").mkdir()
+    for value in (0, 60, 120, 180):
+        inside = np.full((6, 6), value, dtype=np.uint8)
+        Image.fromarray(np.pad(inside, 1, constant_values=255)).save(
+            tmp_path / "pics" / f"v{value}.png")
+    assert run_cli(config, "--no-cache", "-q") == 0
+    config.write_text('[input]\npath = "pics"\n[preprocess]\nsize = [8, 8]\n')
+    assert run_cli(config, "--no-cache", "-q") == 0
+    text, _, _ = read_outputs(tmp_path / "out" / "report.html")
+    assert "Every image has the same background tone" in " ".join(readings(text))
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two processors")
+def test_the_page_is_the_same_on_any_number_of_cores(tmp_path):
+    import report
+
+    pages = []
+    env = {key: value for key, value in os.environ.items()
+           if not key.endswith("_NUM_THREADS")}
+    env["PYTHONPATH"] = str(Path(report.__file__).parents[1])
+    for cores in ({0}, os.sched_getaffinity(0)):
+        output = tmp_path / str(len(cores)) / "report.html"
+        done = subprocess.run([sys.executable, "-m", "report", str(ROOT / "sample_config.toml"),
+                               "--output", str(output), "--no-cache", "-q"],
+                              capture_output=True, text=True, env=env,
+                              preexec_fn=lambda: os.sched_setaffinity(0, cores))
+        assert done.returncode == 0, done.stderr
+        pages.append(output.read_bytes())
+    assert pages[0] == pages[1]

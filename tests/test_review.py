@@ -11,6 +11,7 @@ from report import components as components_module
 from report.analysis import analyse, border_ring, in_chunks, measure
 from report.config import ReviewSettings
 from report.diagnostics import average_ranks, rank_correlation
+from report import duplicates as duplicates_module
 from report.duplicates import exact_groups, near_groups
 from report.groupings import (
     cluster_sums,
@@ -105,7 +106,7 @@ def test_normalized_distances_match_a_direct_computation():
                   for row in flat])
     expected = ((z - z.mean(axis=0)) ** 2).sum(axis=1)
     got = normalized_distances(in_chunks(images), measures)
-    assert got == pytest.approx(expected, rel=1e-9)
+    assert got == pytest.approx(expected, abs=1e-6)  # rounded to six decimals
 
 
 def test_cluster_statistics_match_direct_computation():
@@ -190,16 +191,34 @@ def test_exact_duplicates_compare_pixels_not_just_sums():
     assert exact_groups(in_chunks(images)(), forged) == [[0, 3, 5]]
 
 
-def test_near_duplicates_use_a_per_value_rms_threshold():
-    base = np.zeros((1, 100))
-    close = base + 1.0  # RMS difference 1 from base
-    far = base + 10.0
-    points = np.concatenate([base, close, far])
-    assert near_groups(points, 100, 2.0, []) == [[0, 1]]
-    assert near_groups(points, 100, 0.5, []) == []
-    assert near_groups(points, 100, 20.0, []) == [[0, 1, 2]]
-    # A group that is one exact-duplicate group and nothing more is listed as exact only.
-    assert near_groups(np.concatenate([base, base, far]), 100, 2.0, [[0, 1]]) == []
+def test_near_duplicates_are_checked_on_the_pixels():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 200, size=(5, 10, 10)).astype(np.uint8)
+    images[1] = images[0] + 1  # RMS difference 1 from image 0
+    images[2] = images[0]
+    images[2, 5, 5] += 40  # RMS difference 4 from image 0, all of it in one pixel
+    chunks = in_chunks(images)
+    # Coordinates that see only the first pixel: images 0, 1 and 2 look nearly the same there.
+    coordinates = images.reshape(5, -1)[:, 1:2].astype(float)
+    groups, checked = near_groups(chunks, coordinates, 100, 2.0, [])
+    assert checked and groups == [[0, 1]]
+    assert near_groups(chunks, coordinates, 100, 5.0, [])[0] == [[0, 1, 2]]
+    assert near_groups(chunks, coordinates, 100, 0.5, [])[0] == []
+
+
+def test_near_duplicates_count_an_exact_group_as_one_image(monkeypatch):
+    images = np.zeros((6, 4, 4), dtype=np.uint8)
+    images[3:] = 9  # RMS 9 from the others
+    images[5, 0, 0] = 10
+    chunks = in_chunks(images)
+    coordinates = images.reshape(6, -1).astype(float)
+    exact = [[0, 1, 2], [3, 4]]
+    # Alone, an exact group is not a near group; joined by a close image, it is part of one.
+    assert near_groups(chunks, coordinates, 16, 1.0, exact)[0] == [[3, 4, 5]]
+    assert near_groups(chunks, coordinates, 16, 0.1, exact)[0] == []
+    # Too many pixels to read back: the groups stand on the components alone, and say so.
+    monkeypatch.setattr(duplicates_module, "CHECK_VALUES", 10)
+    assert near_groups(chunks, coordinates, 16, 1.0, exact) == ([[3, 4, 5]], False)
 
 
 # The whole review on degenerate input ----------------------------------------------------
