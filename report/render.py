@@ -322,7 +322,8 @@ def review_thumbnails(review: dict[str, Any] | None) -> set[int]:
     """The images whose thumbnails the review's grids, groups and map show."""
     if review is None:
         return set()
-    shown = set(review["plotted_indices"])
+    # The map shows the thumbnail under the pointer; the other plot shows paths only.
+    shown = set(review["plotted_indices"]) if review["map"] else set()
     for grouping in review["groupings"]:
         shown.update(r["index"] for cluster in grouping["clusters"] for r in cluster["rows"])
     for groups in (review["exact"], review["near"] or []):
