@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
+
+from .sources import ImageSource
 
 # At most this many pixel values (images times values per image) are held to fit the
 # components: 1000 grayscale 100x100 images, 40 MB as float32.
@@ -52,19 +54,6 @@ def sample_indices(count: int, size: int, seed: int = SEED) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
 
 
-def gather(chunks: Iterable[np.ndarray], indices: np.ndarray) -> np.ndarray:
-    """The images at sorted ``indices``, collected in one pass over the chunks."""
-    taken = []
-    start = 0
-    for chunk in chunks:
-        stop = start + len(chunk)
-        lo, hi = np.searchsorted(indices, [start, stop])
-        if hi > lo:
-            taken.append(chunk[indices[lo:hi] - start])
-        start = stop
-    return np.concatenate(taken) if taken else np.empty((0,), dtype=np.uint8)
-
-
 def fit_size(count: int, values_per_image: int) -> int:
     return min(count, max(2, FIT_VALUES // max(1, values_per_image)))
 
@@ -92,26 +81,26 @@ def fit(sample: np.ndarray, wanted: int):
     return model
 
 
-def project(chunks: Iterable[np.ndarray], model) -> np.ndarray:
-    """Every image's coordinates on the fitted components, chunk by chunk."""
-    center = model.mean_.astype(np.float64)
-    vectors = model.components_.astype(np.float64)
-    parts = [(chunk.reshape(len(chunk), -1) - center) @ vectors.T for chunk in chunks]
-    return np.concatenate(parts) if parts else np.empty((0, len(vectors)))
+def project_chunk(pixels: np.ndarray, center: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """A chunk's coordinates on the components: run wherever the chunk is."""
+    return (pixels.reshape(len(pixels), -1) - center) @ vectors.T
 
 
-def components(chunks, count: int, values_per_image: int, wanted: int) -> Components | None:
-    """Fit ``wanted`` components on a sample of the images ``chunks()`` yields, and project all.
+def components(source: ImageSource, count: int, values_per_image: int, wanted: int
+               ) -> Components | None:
+    """Fit ``wanted`` components on a sample of the source's images, and project them all.
 
     None when there are too few images or no variation among them.
     """
     fit_on = sample_indices(count, fit_size(count, values_per_image))
-    model = fit(gather(chunks(), fit_on), wanted)
+    model = fit(source.take(fit_on), wanted)
     if model is None:
         return None
+    vectors = model.components_.astype(np.float64)
+    parts = source.map(project_chunk, model.mean_.astype(np.float64), vectors)
     return Components(
-        coordinates=project(chunks(), model),
-        vectors=model.components_.astype(np.float64),
+        coordinates=np.concatenate(parts) if parts else np.empty((0, len(vectors))),
+        vectors=vectors,
         explained=model.explained_variance_ratio_.astype(np.float64),
         fitted_on=len(fit_on),
     )

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
 from .analysis import ImageMeasures
-from .components import gather
-
-Chunks = Callable[[], Iterable[np.ndarray]]
+from .sources import ImageSource
 
 
 # Each image is linked to at most this many nearest neighbours, which keeps the search's memory
@@ -43,7 +40,7 @@ class Duplicates:
     checked: bool = True
 
 
-def exact_groups(chunks: Iterable[np.ndarray], measures: ImageMeasures) -> list[list[int]]:
+def exact_groups(source: ImageSource, measures: ImageMeasures) -> list[list[int]]:
     """Images whose preprocessed arrays are identical, in groups of two or more."""
     candidates: dict[tuple, list[int]] = defaultdict(list)
     signature = zip(measures.sums.tolist(), measures.squares.tolist(),
@@ -55,7 +52,7 @@ def exact_groups(chunks: Iterable[np.ndarray], measures: ImageMeasures) -> list[
         return []
 
     indices = np.array(sorted(i for group in suspects for i in group))
-    arrays = gather(chunks, indices)
+    arrays = source.take(indices)
     row_of = {int(index): row for row, index in enumerate(indices)}
     groups = []
     for group in suspects:
@@ -66,7 +63,7 @@ def exact_groups(chunks: Iterable[np.ndarray], measures: ImageMeasures) -> list[
     return sorted(groups)
 
 
-def near_groups(chunks: Chunks, coordinates: np.ndarray, values_per_image: int,
+def near_groups(source: ImageSource, coordinates: np.ndarray, values_per_image: int,
                 threshold: float, exact: list[list[int]]) -> tuple[list[list[int]], bool]:
     """Images linked by chains of pairs closer than ``threshold``, in groups of two or more.
 
@@ -96,7 +93,7 @@ def near_groups(chunks: Chunks, coordinates: np.ndarray, values_per_image: int,
     second = neighbours.ravel()[close.ravel()]
     checked = len(np.unique(np.r_[first, second])) * values_per_image <= CHECK_VALUES
     if checked and len(first):
-        truly = pixel_distances(chunks, kept[first], kept[second]) < limit
+        truly = pixel_distances(source, kept[first], kept[second]) < limit
         first, second = first[truly], second[truly]
 
     links = coo_matrix((np.ones(len(first)), (first, second)), shape=(len(kept), len(kept)))
@@ -110,10 +107,10 @@ def near_groups(chunks: Chunks, coordinates: np.ndarray, values_per_image: int,
     return sorted(groups), checked
 
 
-def pixel_distances(chunks: Chunks, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+def pixel_distances(source: ImageSource, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Squared distances between the images of each pair, read back in one pass."""
     involved = np.unique(np.r_[first, second])
-    arrays = gather(chunks(), involved).reshape(len(involved), -1)
+    arrays = source.take(involved).reshape(len(involved), -1)
     a, b = np.searchsorted(involved, first), np.searchsorted(involved, second)
     out = np.empty(len(first))
     for start in range(0, len(first), PAIR_BATCH):

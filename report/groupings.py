@@ -9,14 +9,11 @@ principal-component space on a bounded sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
-
 import numpy as np
 
 from .analysis import ImageMeasures, assign_clusters, quantile_edges
 from .components import SEED, sample_indices
-
-Chunks = Callable[[], Iterable[np.ndarray]]
+from .sources import ImageSource
 
 # The silhouette compares every pair of images it scores, so it looks at a sample of this many.
 SILHOUETTE_SAMPLE = 4000
@@ -60,43 +57,42 @@ class Grouping:
         return METHOD_NAMES[self.method]
 
 
-def standardized(chunk: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> np.ndarray:
+def standardized(chunk: np.ndarray) -> np.ndarray:
     """Each image of the chunk at zero mean and unit variance; a flat image becomes all zeros."""
-    flat = chunk.reshape(len(chunk), -1).astype(np.float64)
-    size = flat.shape[1]
-    mean = sums / size
+    wide = chunk.reshape(len(chunk), -1).astype(np.int64)
+    size = wide.shape[1]
+    sums = wide.sum(axis=1)
     # An exact integer numerator, so a flat image gets a variance of exactly zero.
-    variance = (squares * size - sums.astype(np.int64) ** 2) / size**2
-    scale = np.zeros(len(flat))
+    variance = (np.einsum("ij,ij->i", wide, wide) * size - sums * sums) / size**2
+    scale = np.zeros(len(wide))
     np.divide(1.0, np.sqrt(variance), out=scale, where=variance > 0)
-    flat -= mean[:, None]
-    flat *= scale[:, None]  # in place: a chunk of float64 images is the largest thing held
+    flat = wide.astype(np.float64)
+    flat -= (sums / size)[:, None]
+    flat *= scale[:, None]
     return flat
 
 
-def normalized_distances(chunks: Chunks, measures: ImageMeasures) -> np.ndarray:
+def standardized_total(chunk: np.ndarray) -> tuple[np.ndarray, int]:
+    """The sum of a chunk's standardized images, and how many there were."""
+    return standardized(chunk).sum(axis=0), len(chunk)
+
+
+def standardized_distances(chunk: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    diff = standardized(chunk)
+    diff -= mean
+    return np.einsum("ij,ij->i", diff, diff)
+
+
+def normalized_distances(source: ImageSource) -> np.ndarray:
     """Squared distances of the standardized images to their own mean, in two passes.
 
     Rounded to six decimals, so that distances equal in exact arithmetic, which rounding in the
     standardization can leave a few units apart in the last place, share a cluster.
     """
-    total = None
-    start = 0
-    for chunk in chunks():
-        stop = start + len(chunk)
-        part = standardized(chunk, measures.sums[start:stop], measures.squares[start:stop])
-        total = part.sum(axis=0) if total is None else total + part.sum(axis=0)
-        start = stop
-    mean = total / start
-    distances = []
-    start = 0
-    for chunk in chunks():
-        stop = start + len(chunk)
-        diff = standardized(chunk, measures.sums[start:stop], measures.squares[start:stop])
-        diff -= mean
-        distances.append(np.einsum("ij,ij->i", diff, diff))
-        start = stop
-    return np.round(np.concatenate(distances), NORMALIZED_PLACES)
+    totals = source.map(standardized_total)
+    mean = sum(total for total, _ in totals) / sum(size for _, size in totals)
+    distances = np.concatenate(source.map(standardized_distances, mean))
+    return np.round(distances, NORMALIZED_PLACES)
 
 
 def quantile_labels(distances: np.ndarray, count: int) -> np.ndarray:
@@ -152,20 +148,29 @@ def silhouette_sample(count: int) -> np.ndarray:
     return sample_indices(count, SILHOUETTE_SAMPLE, seed=SEED + 1)
 
 
-def cluster_sums(chunks: Iterable[np.ndarray], labelings: list[np.ndarray], count: int
+def chunk_cluster_sums(chunk: np.ndarray, labels: np.ndarray, count: int
+                       ) -> list[list[np.ndarray | None]]:
+    """Exact per-cluster pixel sums of one chunk, for each column of ``labels``."""
+    totals: list[list[np.ndarray | None]] = []
+    for column in labels.T:
+        sums: list[np.ndarray | None] = [None] * count
+        for number in np.unique(column):
+            sums[int(number) - 1] = chunk[column == number].sum(axis=0, dtype=np.int64)
+        totals.append(sums)
+    return totals
+
+
+def cluster_sums(source: ImageSource, labelings: list[np.ndarray], count: int
                  ) -> list[list[np.ndarray | None]]:
     """Exact per-cluster pixel sums for several labelings of the same images, in one pass."""
+    if not labelings:
+        return []
     totals: list[list[np.ndarray | None]] = [[None] * count for _ in labelings]
-    start = 0
-    for chunk in chunks:
-        stop = start + len(chunk)
-        for labels, sums in zip(labelings, totals):
-            part_labels = labels[start:stop]
-            for number in np.unique(part_labels):
-                part = chunk[part_labels == number].sum(axis=0, dtype=np.int64)
-                slot = int(number) - 1
-                sums[slot] = part if sums[slot] is None else sums[slot] + part
-        start = stop
+    for part in source.map(chunk_cluster_sums, count, sliced=[np.column_stack(labelings)]):
+        for sums, chunk_sums in zip(totals, part):
+            for slot, value in enumerate(chunk_sums):
+                if value is not None:
+                    sums[slot] = value if sums[slot] is None else sums[slot] + value
     return totals
 
 

@@ -23,6 +23,7 @@ from .links import original_hrefs, relative_href
 from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, DecoderPool, load_images
 from .outcome import Outcome
 from .quality import review
+from .sources import LocalImages
 from .render import (PLOTLY_FILE, Page, plotly_js, plotly_version, render_report,
                      templates_digest, thumbnail_folder)
 
@@ -133,7 +134,7 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
         ignored=found.ignored,
         non_images=found.non_images,
         store=loaded,
-        review=review(loaded.arrays.chunks, analysis, config.review),
+        review=review(LocalImages(loaded.arrays.chunks), analysis, config.review),
     )
 
 

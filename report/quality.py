@@ -10,7 +10,6 @@ costs what the quantile cut alone costs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -30,8 +29,7 @@ from .groupings import (
     silhouette,
     silhouette_sample,
 )
-
-Chunks = Callable[[], Iterable[np.ndarray]]
+from .sources import ImageSource
 
 
 @dataclass(frozen=True)
@@ -56,19 +54,19 @@ def quantile_stats(analysis: Analysis) -> list[GroupStats]:
     return describe_clusters(analysis.clusters, len(analysis.summaries), sums, measures)
 
 
-def review(chunks: Chunks, analysis: Analysis, settings: ReviewSettings) -> Review:
+def review(source: ImageSource, analysis: Analysis, settings: ReviewSettings) -> Review:
     """Everything the report's "Do these clusters mean anything?" section shows.
 
-    ``chunks()`` yields the same preprocessed images, in the same order, that ``analysis`` was
-    made from; each call starts a fresh pass.
+    ``source`` holds the same preprocessed images, in the same order, that ``analysis`` was
+    made from (``LocalImages(in_chunks(images))`` for an in-memory stack).
     """
     if settings.components > 0:
         with one_thread():
-            return _review(chunks, analysis, settings)
-    return _review(chunks, analysis, settings)
+            return _review(source, analysis, settings)
+    return _review(source, analysis, settings)
 
 
-def _review(chunks: Chunks, analysis: Analysis, settings: ReviewSettings) -> Review:
+def _review(source: ImageSource, analysis: Analysis, settings: ReviewSettings) -> Review:
     measures = analysis.measures
     count = len(analysis.summaries)
     image_count = len(analysis.distances)
@@ -76,19 +74,19 @@ def _review(chunks: Chunks, analysis: Analysis, settings: ReviewSettings) -> Rev
 
     found = None
     if settings.components > 0:
-        found = components(chunks, image_count, values_per_image, settings.components)
+        found = components(source, image_count, values_per_image, settings.components)
     coordinates = None if found is None else found.coordinates
 
     labelings = {"quantile": analysis.clusters}
     if "normalized" in settings.methods:
-        labelings["normalized"] = quantile_labels(normalized_distances(chunks, measures), count)
+        labelings["normalized"] = quantile_labels(normalized_distances(source), count)
     if "kmeans" in settings.methods:
         labelings["kmeans"] = (kmeans_labels(coordinates, count, measures.distances)
                                if coordinates is not None
                                else np.ones(image_count, dtype=np.int64))
 
     others = [m for m in settings.methods if m != "quantile"]
-    sums = dict(zip(others, cluster_sums(chunks(), [labelings[m] for m in others], count)))
+    sums = dict(zip(others, cluster_sums(source, [labelings[m] for m in others], count)))
     sample = silhouette_sample(image_count)
     groupings = []
     for method in settings.methods:
@@ -97,10 +95,10 @@ def _review(chunks: Chunks, analysis: Analysis, settings: ReviewSettings) -> Rev
                  else describe_clusters(labels, count, sums[method], measures))
         groupings.append(Grouping(method, labels, stats, silhouette(coordinates, labels, sample)))
 
-    exact = exact_groups(chunks(), measures)
+    exact = exact_groups(source, measures)
     near, checked = None, True
     if coordinates is not None and settings.near_threshold > 0:
-        near, checked = near_groups(chunks, coordinates, values_per_image,
+        near, checked = near_groups(source, coordinates, values_per_image,
                                     settings.near_threshold, exact)
     return Review(
         diagnostics=diagnose(measures, analysis.mean_image.shape),

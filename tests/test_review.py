@@ -21,6 +21,7 @@ from report.groupings import (
     silhouette,
 )
 from report.quality import review
+from report.sources import LocalImages, gather
 
 
 def random_set(seed, n, shape):
@@ -105,7 +106,7 @@ def test_normalized_distances_match_a_direct_computation():
     z = np.array([(row - row.mean()) / row.std() if row.std() > 0 else np.zeros_like(row)
                   for row in flat])
     expected = ((z - z.mean(axis=0)) ** 2).sum(axis=1)
-    got = normalized_distances(in_chunks(images), measures)
+    got = normalized_distances(LocalImages(in_chunks(images)))
     assert got == pytest.approx(expected, abs=1e-6)  # rounded to six decimals
 
 
@@ -113,7 +114,7 @@ def test_cluster_statistics_match_direct_computation():
     images = random_set(5, 20, (3, 3))
     labels = np.array([1, 2, 3] * 6 + [1, 1])
     measures = measure(in_chunks(images)(), images.mean(axis=0))
-    (sums,) = cluster_sums(in_chunks(images)(), [labels], 4)
+    (sums,) = cluster_sums(LocalImages(in_chunks(images)), [labels], 4)
     stats = describe_clusters(labels, 4, sums, measures)
     for number in (1, 2, 3):
         members = images[labels == number].reshape(-1, 9).astype(float)
@@ -157,14 +158,13 @@ def test_silhouette_is_scikit_learns_on_the_whole_set_when_small():
 def test_components_fit_on_a_bounded_sample_and_project_everything(monkeypatch):
     images = random_set(2, 60, (4, 4))
     monkeypatch.setattr(components_module, "FIT_VALUES", 16 * 25)
-    found = components_module.components(in_chunks(images), 60, 16, 5)
+    found = components_module.components(LocalImages(in_chunks(images)), 60, 16, 5)
     assert found.fitted_on == 25
     assert found.coordinates.shape == (60, 5)
     assert np.allclose(np.linalg.norm(found.vectors, axis=1), 1.0)
     assert 0 < found.explained.sum() <= 1
     # Projections are the centred images on the components.
-    sample = components_module.gather(in_chunks(images)(),
-                                      components_module.sample_indices(60, 25))
+    sample = gather(in_chunks(images)(), components_module.sample_indices(60, 25))
     centre = sample.reshape(25, -1).mean(axis=0)
     expected = (images.reshape(60, -1) - centre) @ found.vectors.T
     assert np.allclose(found.coordinates, expected, atol=1e-3)
@@ -173,7 +173,7 @@ def test_components_fit_on_a_bounded_sample_and_project_everything(monkeypatch):
 def test_gather_collects_rows_across_chunk_boundaries():
     images = random_set(4, 600, (2, 2))
     wanted = np.array([0, 255, 256, 257, 599])
-    assert np.array_equal(components_module.gather(in_chunks(images)(), wanted), images[wanted])
+    assert np.array_equal(gather(in_chunks(images)(), wanted), images[wanted])
 
 
 # Duplicates -------------------------------------------------------------------------------
@@ -183,12 +183,12 @@ def test_exact_duplicates_compare_pixels_not_just_sums():
     images[3] = images[0]
     images[5] = images[0]
     measures = measure(in_chunks(images)(), images.mean(axis=0))
-    assert exact_groups(in_chunks(images)(), measures) == [[0, 3, 5]]
+    assert exact_groups(LocalImages(in_chunks(images)), measures) == [[0, 3, 5]]
 
     # Same sums, squares and distances (forced), different pixels: not duplicates.
     forged = type(measures)(np.zeros(6), measures.brightness, measures.border,
                             np.zeros(6, dtype=np.int64), np.zeros(6, dtype=np.int64))
-    assert exact_groups(in_chunks(images)(), forged) == [[0, 3, 5]]
+    assert exact_groups(LocalImages(in_chunks(images)), forged) == [[0, 3, 5]]
 
 
 def test_near_duplicates_are_checked_on_the_pixels():
@@ -197,7 +197,7 @@ def test_near_duplicates_are_checked_on_the_pixels():
     images[1] = images[0] + 1  # RMS difference 1 from image 0
     images[2] = images[0]
     images[2, 5, 5] += 40  # RMS difference 4 from image 0, all of it in one pixel
-    chunks = in_chunks(images)
+    chunks = LocalImages(in_chunks(images))
     # Coordinates that see only the first pixel: images 0, 1 and 2 look nearly the same there.
     coordinates = images.reshape(5, -1)[:, 1:2].astype(float)
     groups, checked = near_groups(chunks, coordinates, 100, 2.0, [])
@@ -210,7 +210,7 @@ def test_near_duplicates_count_an_exact_group_as_one_image(monkeypatch):
     images = np.zeros((6, 4, 4), dtype=np.uint8)
     images[3:] = 9  # RMS 9 from the others
     images[5, 0, 0] = 10
-    chunks = in_chunks(images)
+    chunks = LocalImages(in_chunks(images))
     coordinates = images.reshape(6, -1).astype(float)
     exact = [[0, 1, 2], [3, 4]]
     # Alone, an exact group is not a near group; joined by a close image, it is part of one.
@@ -236,7 +236,7 @@ def finite_or_none(value):
 ], ids=["one", "identical", "few", "constant-border"])
 def test_review_never_produces_nan(images):
     names = names_for(len(images))
-    result = review(in_chunks(images), analyse(images, names, 4), ReviewSettings())
+    result = review(LocalImages(in_chunks(images)), analyse(images, names, 4), ReviewSettings())
     values = [result.diagnostics.brightness_rank_correlation,
               result.diagnostics.background_rank_correlation]
     for grouping in result.groupings:
@@ -253,7 +253,7 @@ def test_review_never_produces_nan(images):
 def test_constant_border_has_no_background_correlation():
     images = np.stack([np.pad(np.full((6, 6), v, np.uint8), 1, constant_values=255)
                        for v in (0, 50, 100, 150, 200)])
-    result = review(in_chunks(images), analyse(images, names_for(5), 2), ReviewSettings())
+    result = review(LocalImages(in_chunks(images)), analyse(images, names_for(5), 2), ReviewSettings())
     assert result.diagnostics.background_rank_correlation is None
     # The brightness side is still defined.
     flat = images.reshape(5, -1).astype(float)
@@ -264,7 +264,7 @@ def test_constant_border_has_no_background_correlation():
 
 def test_identical_images_are_one_exact_group_and_have_no_components():
     images = np.full((4, 5, 5), 9, dtype=np.uint8)
-    result = review(in_chunks(images), analyse(images, names_for(4), 2), ReviewSettings())
+    result = review(LocalImages(in_chunks(images)), analyse(images, names_for(4), 2), ReviewSettings())
     assert result.duplicates.exact == [[0, 1, 2, 3]]
     assert result.components is None
     assert result.duplicates.near is None
@@ -274,7 +274,7 @@ def test_identical_images_are_one_exact_group_and_have_no_components():
 def test_components_off_leaves_out_everything_that_needs_them():
     images = random_set(3, 12, (6, 6))
     settings = ReviewSettings(methods=("quantile", "normalized"), components=0)
-    result = review(in_chunks(images), analyse(images, names_for(12), 3), settings)
+    result = review(LocalImages(in_chunks(images)), analyse(images, names_for(12), 3), settings)
     assert [g.method for g in result.groupings] == ["quantile", "normalized"]
     assert result.components is None and result.duplicates.near is None
     assert all(g.silhouette is None for g in result.groupings)
