@@ -87,8 +87,20 @@ def squared_distances(chunks: Iterable[np.ndarray], mean: np.ndarray) -> np.ndar
     for chunk in chunks:
         diff = chunk.reshape(len(chunk), -1).astype(np.float64)
         diff -= flat_mean
-        parts.append(np.einsum("ij,ij->i", diff, diff))
+        parts.append(_row_sums_of_squares(diff))
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+
+
+def _row_sums_of_squares(rows: np.ndarray) -> np.ndarray:
+    """Each row's sum of squares, the same to the last bit however the rows are chunked.
+
+    numpy sums a lone row with another loop than a block of rows, so a lone row is summed as
+    the first of two copies; a distance then never depends on where its chunk boundaries fall.
+    """
+    if len(rows) == 1:
+        rows = np.repeat(rows, 2, axis=0)
+        return np.einsum("ij,ij->i", rows, rows)[:1]
+    return np.einsum("ij,ij->i", rows, rows)
 
 
 def rank(distances: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -118,6 +130,16 @@ def assign_clusters(distances: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def cluster_means(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
                   ) -> list[np.ndarray | None]:
     """Each cluster's own mean image (None for an empty cluster), in one pass."""
+    return means_from_totals(cluster_totals(chunks, clusters, count), clusters, count)
+
+
+def cluster_totals(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
+                   ) -> list[np.ndarray | None]:
+    """Each cluster's per-pixel sum in exact 64-bit integers (None where no image falls).
+
+    ``clusters`` labels the images that ``chunks`` yields, in order. Totals of disjoint sets
+    of images add up exactly, so they can be summed part by part in any order.
+    """
     totals: list[np.ndarray | None] = [None] * count
     start = 0
     for chunk in chunks:
@@ -127,6 +149,12 @@ def cluster_means(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
             part = chunk[labels == number].sum(axis=0, dtype=np.int64)
             index = int(number) - 1
             totals[index] = part if totals[index] is None else totals[index] + part
+    return totals
+
+
+def means_from_totals(totals: list[np.ndarray | None], clusters: np.ndarray, count: int
+                      ) -> list[np.ndarray | None]:
+    """Cluster mean images from the totals of :func:`cluster_totals` and every image's label."""
     sizes = np.bincount(clusters, minlength=count + 1)[1:]
     return [None if total is None else total / size for total, size in zip(totals, sizes)]
 
@@ -161,7 +189,17 @@ def analyse_chunks(chunks: Chunks, names: Sequence[str], count: int,
         for chunk in chunks():
             accumulator.add(chunk)
         mean = accumulator.mean()
-    distances = squared_distances(chunks(), mean)
+    return finish_analysis(mean, squared_distances(chunks(), mean), names, count,
+                           lambda clusters: cluster_means(chunks(), clusters, count))
+
+
+def finish_analysis(mean: np.ndarray, distances: np.ndarray, names: Sequence[str], count: int,
+                    means_of: Callable[[np.ndarray], list[np.ndarray | None]]) -> Analysis:
+    """The rest of the method once the mean and the distances are known.
+
+    ``means_of(clusters)`` gives each cluster's mean image from every image's cluster label,
+    wherever the images are kept: on this machine or on the workers of a cluster.
+    """
     edges = quantile_edges(distances, count)
     clusters = assign_clusters(distances, edges)
     return Analysis(
@@ -170,8 +208,7 @@ def analyse_chunks(chunks: Chunks, names: Sequence[str], count: int,
         order=rank(distances, names),
         edges=edges,
         clusters=clusters,
-        summaries=summarise_clusters(distances, clusters,
-                                     cluster_means(chunks(), clusters, count)),
+        summaries=summarise_clusters(distances, clusters, means_of(clusters)),
     )
 
 
