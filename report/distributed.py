@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 import PIL
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
 from .analysis import (Analysis, cluster_totals, finish_analysis, means_from_totals,
@@ -286,12 +287,13 @@ class ClusterImages:
         results: list[Any] = [None] * len(summaries)
         total = sum(len(group) for group in self.groups)
         bar = tqdm(total=total, desc="Decoding", unit="img", disable=not progress, leave=False)
-        with bar:
-            for future, result in self.executor._distributed.as_completed(
-                    summaries, with_results=True):
+        with bar, logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
+            completed = self.executor._distributed.as_completed(summaries, with_results=True)
+            for done, (future, result) in enumerate(completed, start=1):
                 i = index[future.key]
                 results[i] = result
                 bar.update(len(self.groups[i]))
+                log.debug("decoded chunk %d of %d on the cluster", done, len(summaries))
         sizes = []
         for future, group, (reasons, chunk_sizes) in zip(futures, self.groups, results):
             if chunk_sizes.shape[0]:
@@ -306,6 +308,8 @@ class ClusterImages:
             self._mean = self._submit("mean", mean_of, self._reduce("add", add_up, sums),
                                       self.decoded)
             self.mean = self._mean.result()
+            log.debug("the mean of %d images is computed; their arrays stay on the workers",
+                      self.decoded)
 
     def _take(self, group: list[Candidate], reasons: list[str | None]) -> None:
         """Book one chunk's files, in input order, as the local loader does."""
