@@ -62,6 +62,12 @@ class DecodedChunk:
     thumbnails: list[Thumbnail]
     reasons: list[str | None]
 
+    def __sizeof__(self) -> int:
+        # Dask sizes task results by this: without it a chunk looks tiny, so the scheduler
+        # would move chunks between workers freely and count them wrong against memory limits.
+        return self.pixels.nbytes + sum(len(t.data) for t in self.thumbnails) + 64 * len(
+            self.reasons)
+
 
 def decode_chunk(sources: Sequence[Any], settings: PreprocessSettings, thumbnail_size: int
                  ) -> DecodedChunk:
@@ -275,8 +281,20 @@ class ClusterImages:
         self._mean: Any = None
         self._sizes = np.empty((0, 2), np.uint16)
 
-    def _submit(self, name: str, func: Callable[..., Any], *args: Any) -> Any:
-        return self.client.submit(func, *args, key=f"mir-{name}-{self._run}-{uuid.uuid4().hex}")
+    def _submit(self, name: str, func: Callable[..., Any], *args: Any, **where: Any) -> Any:
+        return self.client.submit(func, *args, key=f"mir-{name}-{self._run}-{uuid.uuid4().hex}",
+                                  **where)
+
+    def _holders(self) -> list[dict[str, Any]]:
+        """For each chunk, a preference for the workers that hold it.
+
+        A task that also needs other data (the mean, say) would otherwise go to whichever
+        worker looks less busy and pull the whole chunk there. The preference is loose: if
+        those workers are lost, the task runs wherever the chunk is decoded again.
+        """
+        held = self.client.who_has(self._chunks)
+        return [{"workers": list(held[f.key]), "allow_other_workers": True}
+                if held.get(f.key) else {} for f in self._chunks]
 
     def decode(self, progress: bool) -> None:
         settings, thumbnail_size = self.config.preprocess, self.config.output.thumbnail_size
@@ -302,6 +320,7 @@ class ClusterImages:
                 sizes.append(chunk_sizes)
             self._take(group, reasons)
         self._sizes = np.concatenate(sizes) if sizes else self._sizes
+        self.groups = []  # the candidates are booked; do not hold them for the rest of the run
         self.decoded = len(self.names)
         if self._chunks:
             sums = [self._submit("sum", chunk_sum, f) for f in self._chunks]
@@ -336,7 +355,8 @@ class ClusterImages:
         ``func`` must be importable on the workers; keep what it returns small.
         """
         with self.executor.errors():
-            futures = [self._submit("map", on_pixels, func, f, *args) for f in self._chunks]
+            futures = [self._submit("map", on_pixels, func, f, *args, **where)
+                       for f, where in zip(self._chunks, self._holders())]
             return self.client.gather(futures)
 
     def arrays(self, indices: Sequence[int]) -> np.ndarray:
