@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __version__
 from .config import ConfigError, load_config
 from .discovery import InputError, printable
-from .distributed import ClusterError
+from .extras import ClusterError
 from .loading import WorkerLost
 from .pipeline import NoImagesError, run
 from .site import build_site

@@ -8,33 +8,31 @@ and a thumbnail size per image; the thumbnails the page shows. Sums are exact in
 distance is computed the same way whatever chunk it falls in, so the result is the local
 executor's to the last bit, however the files are chunked and whichever worker finishes first.
 
-Dask is imported only when a run asks for it; the task functions below run on the workers.
+Dask is imported only when a run asks for it; what the workers run is in ``chunks``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import logging
 import math
 import os
 import uuid
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-import PIL
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from . import __version__
-from .analysis import (Analysis, cluster_totals, finish_analysis, means_from_totals,
-                       squared_distances)
-from .config import Config, PreprocessSettings
+from .analysis import Analysis, finish_analysis, means_from_totals
+from .chunks import (add_totals, add_up, arrays_at, chunk_sum, chunk_summary, cluster_totals_of,
+                     decode_chunk, distances_of, environment, mean_of, on_pixels,
+                     pick_thumbnails)
+from .config import Config
 from .discovery import Candidate, Skipped, printable
-from .extras import require
-from .loading import PassingFailure, _array_shape, decode_result
+from .extras import ClusterError, require
+from .loading import PassingFailure
 from .store import Thumbnail, ThumbnailStore
 
 log = logging.getLogger(__name__)
@@ -46,103 +44,6 @@ FETCH_BATCH = 32  # chunks whose thumbnails are gathered at once, to bound this 
 CONNECT_TIMEOUT = "30s"
 WORKERS_TIMEOUT = 120  # seconds to wait for a scheduler's first worker
 
-
-class ClusterError(RuntimeError):
-    """The cluster cannot be reached, or it lost the run's work beyond what retries cover."""
-
-
-# ---- Tasks: these run on the workers, on the decoded chunks they hold. ----
-
-@dataclass
-class DecodedChunk:
-    """One task's files after decoding: the arrays of those that decoded, in order, their
-    thumbnails, and for every file None or the reason it was skipped."""
-
-    pixels: np.ndarray
-    thumbnails: list[Thumbnail]
-    reasons: list[str | None]
-
-    def __sizeof__(self) -> int:
-        # Dask sizes task results by this: without it a chunk looks tiny, so the scheduler
-        # would move chunks between workers freely and count them wrong against memory limits.
-        return self.pixels.nbytes + sum(len(t.data) for t in self.thumbnails) + 64 * len(
-            self.reasons)
-
-
-def decode_chunk(sources: Sequence[Any], settings: PreprocessSettings, thumbnail_size: int
-                 ) -> DecodedChunk:
-    """Decode a chunk's files with the local executor's own per-file decoder."""
-    shape = _array_shape(settings)
-    arrays, thumbnails, reasons = [], [], []
-    for source in sources:
-        result = decode_result(source, settings, thumbnail_size)
-        if isinstance(result, str):
-            reasons.append(result)
-            continue
-        pixels, thumbnail, _frames = result
-        arrays.append(np.frombuffer(pixels, np.uint8).reshape(shape))
-        thumbnails.append(thumbnail)
-        reasons.append(None)
-    stacked = np.stack(arrays) if arrays else np.empty((0, *shape), np.uint8)
-    return DecodedChunk(stacked, thumbnails, reasons)
-
-
-def chunk_summary(chunk: DecodedChunk) -> tuple[list[str | None], np.ndarray]:
-    """What the client keeps of a chunk: each file's outcome and each thumbnail's size."""
-    sizes = np.array([(t.width, t.height) for t in chunk.thumbnails], np.uint16).reshape(-1, 2)
-    return chunk.reasons, sizes
-
-
-def chunk_sum(chunk: DecodedChunk) -> np.ndarray:
-    """The chunk's per-pixel sum, exact in 64-bit integers."""
-    return chunk.pixels.sum(axis=0, dtype=np.int64)
-
-
-def add_up(*parts: np.ndarray) -> np.ndarray:
-    return functools.reduce(np.add, parts)
-
-
-def mean_of(total: np.ndarray, count: int) -> np.ndarray:
-    """The float64 mean from the exact sum, divided as the local executor divides it."""
-    return total / count
-
-
-def add_totals(*parts: list[np.ndarray | None]) -> list[np.ndarray | None]:
-    """Per-cluster totals of disjoint sets of images, added cluster by cluster."""
-    def add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-        return b if a is None else a if b is None else a + b
-    return [functools.reduce(add, column) for column in zip(*parts)]
-
-
-def on_pixels(func: Callable[..., Any], chunk: DecodedChunk, *args: Any) -> Any:
-    """Apply ``func`` to a chunk's arrays on the worker that holds them."""
-    return func(chunk.pixels, *args)
-
-
-def pick_thumbnails(chunk: DecodedChunk, positions: list[int] | None) -> list[Thumbnail]:
-    return chunk.thumbnails if positions is None else [chunk.thumbnails[p] for p in positions]
-
-
-def distances_of(pixels: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    return squared_distances([pixels], mean)
-
-
-def cluster_totals_of(pixels: np.ndarray, labels: np.ndarray, count: int
-                      ) -> list[np.ndarray | None]:
-    return cluster_totals([pixels], labels, count)
-
-
-def arrays_at(pixels: np.ndarray, positions: list[int]) -> np.ndarray:
-    return pixels[positions]
-
-
-def environment() -> dict[str, str]:
-    """The versions that shape a decoded array, to compare the workers' with the client's."""
-    return {"mean-image-report": __version__, "numpy": np.__version__,
-            "pillow": PIL.__version__}
-
-
-# ---- The client side. ----
 
 def files_per_task(files: int, threads: int) -> int:
     return max(1, min(MAX_TASK_FILES, math.ceil(files / (max(1, threads) * TASKS_PER_THREAD))))
@@ -197,7 +98,11 @@ class DaskExecutor:
             self.close()
             raise ClusterError(f"{self._where()}: cannot use the Dask scheduler "
                                f"({str(exc) or type(exc).__name__})") from None
-        self._check_workers()
+        try:
+            self._check_workers()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
@@ -230,7 +135,8 @@ class DaskExecutor:
             raise ClusterError("Dask lost the workers running the same task several times (a "
                                "file may crash the decoder or need more memory than a worker "
                                "has)") from None
-        except (OSError, TimeoutError, concurrent.futures.CancelledError) as exc:
+        except (self._distributed.comm.CommClosedError, TimeoutError,
+                concurrent.futures.CancelledError) as exc:
             raise ClusterError(f"lost the Dask scheduler or its work ({type(exc).__name__}: "
                                f"{exc})") from None
         except ImportError as exc:

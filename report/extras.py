@@ -1,4 +1,5 @@
-"""Optional features whose packages the default install leaves out, imported only when used.
+"""Optional features whose packages the default install leaves out, imported only when used,
+and the errors they can end a run with, importable without those packages.
 
 Asking for one without its packages stops the run with one line naming the extra to install.
 """
@@ -15,6 +16,11 @@ PACKAGE = "mean-image-report"
 
 class MissingExtra(ConfigError):
     """The config asks for a feature whose optional packages are not installed."""
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be reached, or it lost the run's work beyond what retries
+    cover."""
 
 
 def install_hint(extra: str) -> str:
