@@ -65,7 +65,7 @@ class DaskExecutor:
         self.config = config
         self.client: Any = None
         self.cluster: Any = None
-        self._distributed: Any = None
+        self.distributed: Any = None
 
     def __enter__(self) -> DaskExecutor:
         return self.start()
@@ -82,7 +82,7 @@ class DaskExecutor:
         config = self.config
         distributed = require("distributed", "dask",
                               f'{config.source}: [run] executor = "dask"')
-        self._distributed = distributed
+        self.distributed = distributed
         try:
             if config.scheduler is None:
                 self.cluster = distributed.LocalCluster(
@@ -131,11 +131,11 @@ class DaskExecutor:
         """Turn a lost scheduler, or a task that keeps losing its workers, into one line."""
         try:
             yield
-        except self._distributed.KilledWorker:
+        except self.distributed.KilledWorker:
             raise ClusterError("Dask lost the workers running the same task several times (a "
                                "file may crash the decoder or need more memory than a worker "
                                "has)") from None
-        except (self._distributed.comm.CommClosedError, TimeoutError,
+        except (self.distributed.comm.CommClosedError, TimeoutError,
                 concurrent.futures.CancelledError) as exc:
             raise ClusterError(f"lost the Dask scheduler or its work ({type(exc).__name__}: "
                                f"{exc})") from None
@@ -212,7 +212,7 @@ class ClusterImages:
         total = sum(len(group) for group in self.groups)
         bar = tqdm(total=total, desc="Decoding", unit="img", disable=not progress, leave=False)
         with bar, logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
-            completed = self.executor._distributed.as_completed(summaries, with_results=True)
+            completed = self.executor.distributed.as_completed(summaries, with_results=True)
             for done, (future, result) in enumerate(completed, start=1):
                 i = index[future.key]
                 results[i] = result
