@@ -104,8 +104,20 @@ def squared_distances(chunks: Iterable[np.ndarray], mean: np.ndarray) -> np.ndar
     for chunk in chunks:
         diff = chunk.reshape(len(chunk), -1).astype(np.float64)
         diff -= flat_mean
-        parts.append(np.einsum("ij,ij->i", diff, diff))
+        parts.append(_row_sums_of_squares(diff))
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+
+
+def _row_sums_of_squares(rows: np.ndarray) -> np.ndarray:
+    """Each row's sum of squares, the same to the last bit however the rows are chunked.
+
+    numpy sums a lone row with another loop than a block of rows, so a lone row is summed as
+    the first of two copies; a distance then never depends on where its chunk boundaries fall.
+    """
+    if len(rows) == 1:
+        rows = np.repeat(rows, 2, axis=0)
+        return np.einsum("ij,ij->i", rows, rows)[:1]
+    return np.einsum("ij,ij->i", rows, rows)
 
 
 def border_ring(images: np.ndarray) -> np.ndarray:
@@ -116,29 +128,38 @@ def border_ring(images: np.ndarray) -> np.ndarray:
     return np.concatenate([part.reshape(len(images), -1) for part in parts], axis=1)
 
 
+def measure_chunk(chunk: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One chunk's distances to ``mean``, pixel sums, sums of squares and border tones.
+
+    Runs wherever the chunk is: in this process, or on the worker of a cluster that holds it.
+    """
+    flat = chunk.reshape(len(chunk), -1)
+    wide = flat.astype(np.int64)
+    sums = wide.sum(axis=1)
+    squares = np.einsum("ij,ij->i", wide, wide)
+    border = border_ring(chunk).mean(axis=1, dtype=np.float64)
+    diff = flat.astype(np.float64)
+    diff -= mean.reshape(-1)
+    return _row_sums_of_squares(diff), sums, squares, border
+
+
+def join_measures(parts: list[tuple[np.ndarray, ...]], values_per_image: int) -> ImageMeasures:
+    """The per-chunk results of :func:`measure_chunk`, in input order, as one set of measures."""
+    if not parts:
+        parts = [(np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))]
+    distances, sums, squares, border = (np.concatenate(column) for column in zip(*parts))
+    return ImageMeasures(
+        distances=distances.astype(np.float64),
+        brightness=sums / max(1, values_per_image),
+        border=border.astype(np.float64),
+        sums=sums.astype(np.int64),
+        squares=squares.astype(np.int64),
+    )
+
+
 def measure(chunks: Iterable[np.ndarray], mean: np.ndarray) -> ImageMeasures:
     """Distances to ``mean`` with each image's brightness, border tone and sums, in one pass."""
-    flat_mean = mean.reshape(-1)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in
-                                          ("distances", "sums", "squares", "border")}
-    for chunk in chunks:
-        flat = chunk.reshape(len(chunk), -1)
-        wide = flat.astype(np.int64)
-        parts["sums"].append(wide.sum(axis=1))
-        parts["squares"].append(np.einsum("ij,ij->i", wide, wide))
-        parts["border"].append(border_ring(chunk).mean(axis=1, dtype=np.float64))
-        diff = flat.astype(np.float64)
-        diff -= flat_mean
-        parts["distances"].append(np.einsum("ij,ij->i", diff, diff))
-    joined = {name: np.concatenate(values) if values else np.empty(0)
-              for name, values in parts.items()}
-    return ImageMeasures(
-        distances=joined["distances"].astype(np.float64),
-        brightness=joined["sums"] / max(1, flat_mean.size),
-        border=joined["border"].astype(np.float64),
-        sums=joined["sums"].astype(np.int64),
-        squares=joined["squares"].astype(np.int64),
-    )
+    return join_measures([measure_chunk(chunk, mean) for chunk in chunks], mean.size)
 
 
 def rank(distances: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -168,6 +189,16 @@ def assign_clusters(distances: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def cluster_means(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
                   ) -> list[np.ndarray | None]:
     """Each cluster's own mean image (None for an empty cluster), in one pass."""
+    return means_from_totals(cluster_totals(chunks, clusters, count), clusters, count)
+
+
+def cluster_totals(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
+                   ) -> list[np.ndarray | None]:
+    """Each cluster's per-pixel sum in exact 64-bit integers (None where no image falls).
+
+    ``clusters`` labels the images that ``chunks`` yields, in order. Totals of disjoint sets
+    of images add up exactly, so they can be summed part by part in any order.
+    """
     totals: list[np.ndarray | None] = [None] * count
     start = 0
     for chunk in chunks:
@@ -177,6 +208,12 @@ def cluster_means(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
             part = chunk[labels == number].sum(axis=0, dtype=np.int64)
             index = int(number) - 1
             totals[index] = part if totals[index] is None else totals[index] + part
+    return totals
+
+
+def means_from_totals(totals: list[np.ndarray | None], clusters: np.ndarray, count: int
+                      ) -> list[np.ndarray | None]:
+    """Cluster mean images from the totals of :func:`cluster_totals` and every image's label."""
     sizes = np.bincount(clusters, minlength=count + 1)[1:]
     return [None if total is None else total / size for total, size in zip(totals, sizes)]
 
@@ -211,7 +248,18 @@ def analyse_chunks(chunks: Chunks, names: Sequence[str], count: int,
         for chunk in chunks():
             accumulator.add(chunk)
         mean = accumulator.mean()
-    measures = measure(chunks(), mean)
+    return finish_analysis(mean, measure(chunks(), mean), names, count,
+                           lambda clusters: cluster_means(chunks(), clusters, count))
+
+
+def finish_analysis(mean: np.ndarray, measures: ImageMeasures, names: Sequence[str],
+                    count: int, means_of: Callable[[np.ndarray], list[np.ndarray | None]]
+                    ) -> Analysis:
+    """The rest of the method once the mean and each image's measures are known.
+
+    ``means_of(clusters)`` gives each cluster's mean image from every image's cluster label,
+    wherever the images are kept: on this machine or on the workers of a cluster.
+    """
     distances = measures.distances
     edges = quantile_edges(distances, count)
     clusters = assign_clusters(distances, edges)
@@ -221,8 +269,7 @@ def analyse_chunks(chunks: Chunks, names: Sequence[str], count: int,
         order=rank(distances, names),
         edges=edges,
         clusters=clusters,
-        summaries=summarise_clusters(distances, clusters,
-                                     cluster_means(chunks(), clusters, count)),
+        summaries=summarise_clusters(distances, clusters, means_of(clusters)),
         measures=measures,
     )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__
 from .config import ConfigError, load_config
 from .discovery import InputError, printable
+from .extras import ClusterError
 from .loading import WorkerLost
 from .pipeline import NoImagesError, run
 from .site import build_site
@@ -46,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("configs", type=Path, metavar="CONFIG", nargs="+",
                         help="a TOML config; paths inside it are relative to its folder")
-    parser.add_argument("--input", type=Path, metavar="DIR",
-                        help="image folder to use instead of the config's [input] path "
-                             "(relative to the current directory)")
+    parser.add_argument("--input", metavar="DIR",
+                        help="image folder (or URL such as s3://bucket/prefix) to use instead "
+                             "of the config's [input] path (relative to the current directory)")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="report file to write instead of the config's [output] path "
                              "(relative to the current directory); the CSV and JSON go beside it")
@@ -85,7 +86,7 @@ def _shown(path: Path) -> str:
 
 def execute(args: argparse.Namespace, progress: bool) -> list[tuple[Path, bool]]:
     """Run every config as asked; return each page and whether it was written afresh."""
-    if len(args.configs) > 1 and (args.input or args.output):
+    if len(args.configs) > 1 and (args.input is not None or args.output):
         raise ConfigError("--input and --output apply only when one config is given")
     if args.site and args.output:
         raise ConfigError("--output and --site do not go together: a site names its own pages")
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputError) as exc:
         print(f"{PROG}: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except (NoImagesError, WorkerLost) as exc:
+    except (NoImagesError, WorkerLost, ClusterError) as exc:
         print(f"{PROG}: error: {exc}; no output was changed", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as exc:

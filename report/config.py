@@ -7,9 +7,12 @@ import os
 import re
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from .redaction import StorageOptions
 
 MODES = ("L", "RGB")
 FITS = ("stretch", "pad", "crop")
@@ -17,22 +20,31 @@ PLOTLY_DELIVERY = ("inline", "directory", "cdn")
 THUMBNAIL_DELIVERY = ("inline", "files")
 LAYOUTS = ("auto", "full", "large")
 METHODS = ("quantile", "normalized", "kmeans")
+EXECUTORS = ("local", "dask")
 MAX_SIDE = 4096
 MAX_CLUSTERS = 100
 MAX_COMPONENTS = 100
 
 _KEYS = {
     "": ("title", "input", "preprocess", "clusters", "duplicates", "output", "run", "cache"),
-    "input": ("path", "recursive", "include", "exclude", "hidden"),
+    "input": ("path", "recursive", "include", "exclude", "hidden", "storage_options"),
     "preprocess": ("mode", "size", "fit", "background", "draft"),
     "clusters": ("count", "methods", "components"),
     "duplicates": ("near_threshold",),
     "output": ("path", "thumbnail_size", "plotly_js", "site", "thumbnails", "layout"),
-    "run": ("workers",),
+    "run": ("workers", "executor", "scheduler"),
     "cache": ("path",),
 }
 MAX_WORKERS = 256
 _HEX_COLOUR = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+# A URL that fsspec opens (s3://, gs://, file://, ...); a scheme of two letters or more, so a
+# Windows drive letter is never taken for one.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(text: str) -> bool:
+    """True for an input given as a URL rather than as a local folder."""
+    return _URL.match(text) is not None
 
 
 class ConfigError(ValueError):
@@ -48,6 +60,12 @@ class InputSettings:
     exclude: tuple[str, ...] = ()
     hidden: bool = False
     from_command_line: bool = False
+    storage_options: StorageOptions = field(default_factory=StorageOptions, repr=False)
+
+    @property
+    def remote(self) -> bool:
+        """Whether the input is a URL, read through fsspec, rather than a local folder."""
+        return is_url(self.path)
 
     def describe(self) -> str:
         """Where the folder was given, for messages: the option or the config key."""
@@ -111,11 +129,16 @@ class Config:
     source: Path
     workers: int = 1
     cache: Path | None = None
+    executor: str = "local"
+    scheduler: str | None = None
     review: ReviewSettings = ReviewSettings()
 
     def settings(self) -> dict[str, Any]:
-        """The settings that shaped the result, as shown in the report and saved in the JSON."""
-        return {
+        """The settings that shaped the result, as shown in the report and saved in the JSON.
+
+        Storage options appear by name only: their values may be credentials.
+        """
+        settings = {
             "title": self.title,
             "input": {
                 "path": self.input.path,
@@ -139,6 +162,9 @@ class Config:
             "duplicates": {"near_threshold": self.review.near_threshold},
             "output": {"thumbnail_size": self.output.thumbnail_size},
         }
+        if self.input.remote and self.input.storage_options:
+            settings["input"]["storage_options"] = self.input.storage_options.shown()
+        return settings
 
 
 class _Reader:
@@ -262,12 +288,20 @@ def load_config(
 
     reader = sections["input"]
     if input_override is not None:
-        input_text, input_folder = str(input_override), Path(input_override)
+        # A URL is kept as given; a folder is tidied as a path ("a//b/" reads "a/b").
+        input_text = str(input_override)
+        input_text = input_text if is_url(input_text) else str(Path(input_text))
+        input_folder = Path(input_text)
     else:
         if "path" not in reader.table:
             raise reader.error("path", "is required: the folder of images to read")
         input_text = reader.path("path", None, "a folder path")
-        input_folder = base / input_text
+        input_folder = Path(input_text) if is_url(input_text) else base / input_text
+    if is_url(input_text) and urlsplit(input_text).password is not None:
+        message = "must not hold a password; give credentials in [input] storage_options"
+        if input_override is not None:
+            raise ConfigError(f"--input: {message}")
+        raise reader.error("path", message)
     inputs = InputSettings(
         path=input_text,
         folder=input_folder,
@@ -276,6 +310,7 @@ def load_config(
         exclude=sections["input"].strings("exclude", ()),
         hidden=reader.get("hidden", bool, False, "true or false"),
         from_command_line=input_override is not None,
+        storage_options=_parse_storage_options(reader, is_url(input_text)),
     )
 
     reader = sections["preprocess"]
@@ -309,7 +344,12 @@ def load_config(
         thumbnails=reader.choice("thumbnails", THUMBNAIL_DELIVERY, "inline"),
         layout=reader.choice("layout", LAYOUTS, "auto"),
     )
-    workers = sections["run"].integer("workers", 1, MAX_WORKERS, default_workers())
+    reader = sections["run"]
+    workers = reader.integer("workers", 1, MAX_WORKERS, default_workers())
+    executor = reader.choice("executor", EXECUTORS, "local")
+    scheduler = reader.path("scheduler", None, 'a scheduler address like "tcp://host:8786"')
+    if scheduler is not None and executor != "dask":
+        raise reader.error("scheduler", 'is used only with executor = "dask"')
     cache_text = sections["cache"].path("path", None, "a folder path")
     cache = default_cache_folder() if cache_text is None else base / cache_text
 
@@ -317,7 +357,23 @@ def load_config(
     title = top.get("title", str, default_title, "a string")
     if not title.strip() or "\0" in title:
         raise top.error("title", f"must be non-empty text without NUL characters, not {title!r}")
-    return Config(title, inputs, preprocess, count, output, source, workers, cache, review)
+    return Config(title, inputs, preprocess, count, output, source, workers, cache, executor,
+                  scheduler, review)
+
+
+def _parse_storage_options(reader: _Reader, remote: bool) -> StorageOptions:
+    """The options passed to fsspec for a URL input; never shown, as they may be credentials."""
+    options = reader.table.get("storage_options", {})
+    if not isinstance(options, dict):
+        # The value itself is not echoed: it may be a credential put in the wrong place.
+        raise reader.error("storage_options", "must be a table of options for fsspec, not "
+                           f"{_describe(options).split(' (')[0]}")
+    own_path = reader.table.get("path")
+    # A local folder in the config itself cannot use them; a local --input just leaves them.
+    if options and not remote and isinstance(own_path, str) and not is_url(own_path):
+        raise reader.error("storage_options", "applies only to an input given as a URL "
+                           "(such as s3://bucket/prefix)")
+    return StorageOptions(options)
 
 
 def _parse_review(clusters: _Reader, duplicates: _Reader) -> ReviewSettings:

@@ -35,7 +35,8 @@ class Candidate:
     """A file to try: how the report names it, where to open it, and its exact relative path.
 
     ``rel`` is for people (undecodable bytes shown as U+FFFD); ``key`` keeps those bytes, so two
-    files whose names differ only there still sort and link apart.
+    files whose names differ only there still sort and link apart. ``path`` is a local path, or
+    for a URL input a ``remote.RemoteFile``.
     """
 
     rel: str
@@ -93,6 +94,12 @@ def is_hidden(name: str, include_dotfiles: bool) -> bool:
     return name.startswith(".") and not include_dotfiles
 
 
+def matches(rel: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Whether the include patterns take ``rel`` and no exclude pattern leaves it out."""
+    included = any(fnmatchcase(rel, pattern) for pattern in include)
+    return included and not any(fnmatchcase(rel, pattern) for pattern in exclude)
+
+
 def discover(
     folder: Path,
     recursive: bool = False,
@@ -142,8 +149,7 @@ class _Walker:
         self.seen_files: set[tuple[int, int]] = set()
 
     def wanted(self, rel: str) -> bool:
-        included = any(fnmatchcase(rel, pattern) for pattern in self.include)
-        return included and not any(fnmatchcase(rel, pattern) for pattern in self.exclude)
+        return matches(rel, self.include, self.exclude)
 
     def listing(self, folder: str, prefix: str) -> Iterator[str]:
         """The names in ``folder`` in byte order; plain names stay light in a huge folder."""

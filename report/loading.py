@@ -257,9 +257,10 @@ def _decode_for_pool(path: Path | str) -> CachedImage | str:
 def decode_result(path: Path | str, settings: PreprocessSettings, thumbnail_size: int
                   ) -> CachedImage | str:
     """Decode one file; return plain bytes (cheap to send between processes) or the reason
-    the file is skipped."""
+    the file is skipped. A remote file (``remote.RemoteFile``) is fetched first."""
     try:
-        decoded = decode(path, settings, thumbnail_size)
+        source = path.fetch() if hasattr(path, "fetch") else path
+        decoded = decode(source, settings, thumbnail_size)
     except DecodeError as exc:
         return PassingFailure(exc) if exc.passing else str(exc)
     return decoded.image.tobytes(), decoded.thumbnail, decoded.frames

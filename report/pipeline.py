@@ -16,7 +16,7 @@ from . import __version__
 from .analysis import analyse_chunks
 from .atomic import check_writable, write_atomically
 from .cache import Cache, fingerprint
-from .config import Config
+from .config import Config, is_url
 from .discovery import Discovery, InputError, discover, printable
 from .exports import ranking_csv, ranking_json
 from .links import original_hrefs, relative_href
@@ -47,7 +47,15 @@ class Written:
 
 
 def find_inputs(config: Config) -> Discovery:
-    """Walk the input folder as the config says and log what was passed over."""
+    """Walk the input folder (or list the URL) as the config says and log what was passed
+    over."""
+    if config.input.remote:
+        # fsspec is imported only for an input that needs it.
+        from .remote import discover_remote
+
+        found = discover_remote(config.input, config.source)
+        _log_found(config, found)
+        return found
     if Path(config.input.path).is_absolute():
         log.warning("the input path %s is absolute and is shown as it is in the report; give "
                     "a relative path in reports you publish", printable(config.input.path))
@@ -61,12 +69,16 @@ def find_inputs(config: Config) -> Discovery:
         if not config.input.from_command_line:
             where = f"{config.source}: {where}"
         raise InputError(f"{where}: {exc}") from None
+    _log_found(config, found)
+    return found
+
+
+def _log_found(config: Config, found: Discovery) -> None:
     log.info("found %s to try in %s", plural(len(found.candidates), "file"),
              printable(config.input.path))
     if found.ignored or found.non_images:
         log.info("passed over %s and %s", plural(found.ignored, "hidden or system file"),
                  plural(found.non_images, "non-image file"))
-    return found
 
 
 def software_versions() -> dict[str, str]:
@@ -81,7 +93,12 @@ def analysis_versions() -> dict[str, str]:
 
 
 def open_cache(config: Config, use_cache: bool) -> Cache | None:
-    """The decode cache for this config's preprocessing, unless caching is off."""
+    """The decode cache for this config's preprocessing, unless caching is off.
+
+    Runs on Dask and URL inputs go without it: it keys files by local path, size and stamp.
+    """
+    if config.executor == "dask" or config.input.remote:
+        return None
     key = fingerprint({
         "versions": software_versions(),
         "preprocess": config.settings()["preprocess"],
@@ -90,23 +107,44 @@ def open_cache(config: Config, use_cache: bool) -> Cache | None:
     return Cache.open_or_none(config.cache if use_cache else None, key)
 
 
-def decoder_pool(config: Config) -> DecoderPool:
-    """The worker pool for a run; start it before anything else grows the process."""
+def decoder_pool(config: Config) -> Any:
+    """The workers for a run: a local process pool, or a Dask client with ``executor = "dask"``.
+
+    Start it before anything else grows the process. A URL input's back end is checked
+    first, so a missing one stops the run before any worker starts.
+    """
+    if config.input.remote:
+        from .remote import filesystem
+
+        filesystem(config.input, config.source)
+    if config.executor == "dask":
+        # Dask is imported only for a run that asks for it.
+        from .distributed import DaskExecutor
+
+        return DaskExecutor(config)
     return DecoderPool(config.preprocess, config.output.thumbnail_size, config.workers)
 
 
 def compute(config: Config, progress: bool = False, cache: Cache | None = None,
-            found: Discovery | None = None, pool: DecoderPool | None = None) -> Outcome:
+            found: Discovery | None = None, pool: Any = None) -> Outcome:
     """Find and decode the images and run the analysis; nothing is written.
 
-    A ``pool`` passed in is closed once decoding is done. The outcome keeps its arrays and
-    thumbnails in temporary files: close it when done.
+    A local ``pool`` passed in is closed once decoding is done; a Dask one (which a Dask run
+    needs) stays open, as the arrays live on its workers. The outcome keeps its arrays and
+    thumbnails in temporary files or on the cluster: close it when done.
     """
     found = find_inputs(config) if found is None else found
-    loaded = load_images(found.candidates, config.preprocess, config.output.thumbnail_size,
-                         progress=progress, workers=config.workers, cache=cache, pool=pool)
-    if pool is not None:
-        pool.close()  # decoding is done: let the workers go before the analysis and the page
+    on_cluster = config.executor == "dask"
+    if on_cluster and pool is None:
+        raise ValueError('a run with executor = "dask" needs its started decoder_pool()')
+    if on_cluster:
+        loaded = pool.load(found.candidates, progress=progress)
+    else:
+        loaded = load_images(found.candidates, config.preprocess,
+                             config.output.thumbnail_size, progress=progress,
+                             workers=config.workers, cache=cache, pool=pool)
+        if pool is not None:
+            pool.close()  # decoding is done: let the workers go before the analysis and page
     skipped = found.skipped + loaded.skipped
     if not loaded.names:
         loaded.close()
@@ -118,9 +156,13 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
     log.info("decoded %s (%d from the cache), skipped %d",
              plural(len(loaded.names), "image"), len(loaded.names) - loaded.decoded,
              len(skipped))
-
-    analysis = analyse_chunks(loaded.arrays.chunks, loaded.keys, config.cluster_count,
-                              mean=loaded.mean)
+    if on_cluster:
+        analysis = loaded.analyse(config.cluster_count)
+    else:
+        analysis = analyse_chunks(loaded.arrays.chunks, loaded.keys, config.cluster_count,
+                                  mean=loaded.mean)
+    # On a cluster the review's passes run on the workers, like the method's.
+    source = loaded if on_cluster else LocalImages(loaded.arrays.chunks)
     return Outcome(
         title=config.title,
         settings=config.settings(),
@@ -134,7 +176,7 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
         ignored=found.ignored,
         non_images=found.non_images,
         store=loaded,
-        review=review(LocalImages(loaded.arrays.chunks), analysis, config.review),
+        review=review(source, analysis, config.review),
     )
 
 
@@ -147,9 +189,11 @@ def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Pat
     """
     folder = report.parent
     csv_path, json_path = report.with_suffix(".csv"), report.with_suffix(".json")
+    # Files behind a URL get no link: the page names them by the input URL and their path.
+    remote = is_url(outcome.settings["input"]["path"])
     page = Page(
         plotly_js=plotly,
-        originals=original_hrefs(outcome.paths, folder, link_roots),
+        originals=None if remote else original_hrefs(outcome.paths, folder, link_roots),
         csv_href=relative_href(csv_path, folder),
         json_href=relative_href(json_path, folder),
         thumbnails=thumbnails,
