@@ -16,12 +16,14 @@ from PIL import Image
 
 from conftest import POKEMON, ROOT, needs_pokemon, outputs
 from report import distributed as cluster
-from report.analysis import squared_distances
+from report.analysis import analyse_chunks, squared_distances
 from report.cli import main
-from report.config import ConfigError, load_config
+from report.config import ConfigError, ReviewSettings, load_config
 from report.discovery import discover
 from report.loading import load_images
 from report.pipeline import run
+from report.quality import review
+from report.sources import LocalImages
 
 
 def start_cluster(folder, workers=2):
@@ -194,6 +196,19 @@ def test_the_analysis_can_gather_a_sample_and_map_chunks(scheduler, write_config
             sums = images.map_chunks(np.sum)
             assert sum(int(s) for s in sums) == int(local.pixels.sum(dtype=np.int64))
             assert np.array_equal(images.mean, local.mean)
+            assert len(sums) > 1  # the review below runs over several chunks
+
+            # The review's passes on the workers give what they give locally.
+            analysis = analyse_chunks(local.arrays.chunks, local.keys, 3, mean=local.mean)
+            here = review(LocalImages(local.arrays.chunks), analysis, ReviewSettings())
+            there = review(images, analysis, ReviewSettings())
+            # Products on other processes may differ in the last bits, which the outputs round.
+            for a, b in zip(here.groupings, there.groupings):
+                assert np.array_equal(a.labels, b.labels)
+                assert a.silhouette == pytest.approx(b.silhouette, abs=1e-12)
+            assert np.allclose(here.components.coordinates, there.components.coordinates,
+                               rtol=0, atol=1e-8)
+            assert here.duplicates == there.duplicates
         finally:
             images.close()
             local.close()
