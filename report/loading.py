@@ -33,6 +33,9 @@ from .store import ArrayStore, Thumbnail, ThumbnailStore
 log = logging.getLogger(__name__)
 
 LANCZOS = Image.Resampling.LANCZOS
+# Thumbnails are only looked at: a Hamming window shrinks them in half the time of Lanczos with
+# no difference the eye notices at their size. The arrays the analysis compares use Lanczos.
+THUMBNAIL_RESAMPLE = Image.Resampling.HAMMING
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 THUMBNAIL_FORMAT = "jpeg"
@@ -150,9 +153,12 @@ def flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image
     """
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = image if image.mode == "RGBA" else image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (*background, 255))
-        canvas.alpha_composite(rgba)
-        return canvas.convert("RGB")
+        # Pasting through the alpha channel onto an opaque canvas gives exactly the pixels of
+        # an alpha composite (checked for every value, alpha and background level) in half
+        # the time, with no conversion back from RGBA.
+        canvas = Image.new("RGB", rgba.size, background)
+        canvas.paste(rgba, mask=rgba)
+        return canvas
     if image.mode in ("L", "RGB"):
         return image
     if image.mode == "1":
@@ -175,16 +181,19 @@ def fit_to_size(
 
 
 def make_thumbnail(image: Image.Image, longest_side: int) -> Thumbnail:
-    """Encode a small copy of ``image`` with its aspect kept and no metadata carried over."""
-    small = image
-    if max(image.size) > longest_side:
-        small = image.copy()
-        small.thumbnail((longest_side, longest_side), LANCZOS)
-    # A fresh image from the raw pixels has an empty info dict: no EXIF, GPS or ICC survives.
-    clean = Image.frombytes(small.mode, small.size, small.tobytes())
+    """Encode a small copy of ``image`` with its aspect kept and no metadata carried over.
+
+    What is encoded has an empty info dict, so no EXIF, GPS, ICC profile or comment reaches
+    the thumbnail; ``image`` itself is left as it is.
+    """
+    # Copied only when something must change: a picture that already fits and carries no
+    # metadata is encoded as it is.
+    small = image.copy() if image.info or max(image.size) > longest_side else image
+    small.thumbnail((longest_side, longest_side), THUMBNAIL_RESAMPLE)
+    small.info = {}
     buffer = io.BytesIO()
-    clean.save(buffer, THUMBNAIL_FORMAT, quality=THUMBNAIL_QUALITY)
-    return Thumbnail(buffer.getvalue(), clean.width, clean.height)
+    small.save(buffer, THUMBNAIL_FORMAT, quality=THUMBNAIL_QUALITY)
+    return Thumbnail(buffer.getvalue(), small.width, small.height)
 
 
 def _draft_size(settings: PreprocessSettings, thumbnail_size: int) -> tuple[int, int]:
@@ -211,8 +220,13 @@ def decode(path: Path, settings: PreprocessSettings, thumbnail_size: int) -> Dec
                     # Let the JPEG decoder scale down by 1/2, 1/4 or 1/8 while decoding.
                     opened.draft(opened.mode, _draft_size(settings, thumbnail_size))
                 opened.load()
-                image = ImageOps.exif_transpose(opened)
-                image = flatten(to_eight_bit(image), settings.background)
+                # Turned in place: a copy of every picture only to turn the few with an EXIF
+                # orientation would cost as much as the transparency step.
+                ImageOps.exif_transpose(opened, in_place=True)
+                image = flatten(to_eight_bit(opened), settings.background)
+                # Transparency was the last use of the file's metadata. The picture is this
+                # run's own, so dropping it here spares the thumbnail a copy.
+                image.info = {}
     except UnidentifiedImageError:
         raise DecodeError("not a recognised image format") from None
     except Image.DecompressionBombError as exc:
