@@ -7,6 +7,7 @@ back in input order, and arrays and thumbnails stream to on-disk stores as they 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import logging
@@ -17,12 +18,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .analysis import MeanAccumulator
 from .cache import Cache, CachedImage
@@ -339,6 +338,25 @@ class DecoderPool:
                              "killed, or a crash inside an image decoder)") from None
 
 
+@contextlib.contextmanager
+def progress_bar(total: int, shown: bool) -> Iterator[Callable[[], None]]:
+    """A function to call once per file, drawing a progress bar when ``shown``.
+
+    tqdm is imported only when a bar is drawn: its import costs more than a small run's
+    analysis.
+    """
+    if not shown:
+        yield lambda: None
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    # Warnings go through tqdm while the bar is drawn, so they do not run into it.
+    with tqdm(total=total, desc="Decoding", unit="img", leave=False) as bar, \
+            logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
+        yield bar.update
+
+
 def _array_shape(settings: PreprocessSettings) -> tuple[int, ...]:
     width, height = settings.size
     return (height, width) if settings.mode == "L" else (height, width, 3)
@@ -370,10 +388,7 @@ def load_images(
     accumulator = MeanAccumulator()
 
     decoded = pool.decode_all(to_decode)
-    bar = tqdm(total=len(candidates), desc="Decoding", unit="img", disable=not progress,
-               leave=False)
-    # Warnings go through tqdm while the bar is drawn, so they do not run into it.
-    with bar, logging_redirect_tqdm(loggers=[logging.getLogger("report")]):
+    with progress_bar(len(candidates), progress) as advance:
         for candidate, hit in zip(candidates, cached):
             result = cache.get(candidate.path, candidate.size, candidate.stamp) if hit else None
             if isinstance(result, tuple) and len(result[0]) != loaded.arrays.item_bytes:
@@ -384,7 +399,7 @@ def load_images(
                 result = (decode_result(candidate.path, settings, thumbnail_size) if hit
                           else next(decoded))
                 _remember(cache, candidate, result)
-            bar.update()
+            advance()
             if isinstance(result, str):
                 loaded.passing += isinstance(result, PassingFailure)
                 log.warning("skipped %s: %s", printable(candidate.rel), printable(result))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from array import array
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -83,6 +83,21 @@ class ThumbnailStore:
         self._file.flush()
         self._file.seek(start)
         return Thumbnail(self._file.read(end - start), *self.size(index))
+
+    def read_many(self, indices: Iterable[int]) -> Iterator[Thumbnail]:
+        """The thumbnails at ascending ``indices``, in one forward pass over the file.
+
+        A page that shows thousands of thumbnails reads them here in a fraction of the time
+        that a seek, a flush and a read for each would take.
+        """
+        self._file.flush()
+        position = -1
+        for index in indices:
+            start, end = self._offsets[index], self._offsets[index + 1]
+            if start != position:
+                self._file.seek(start)
+            position = end
+            yield Thumbnail(self._file.read(end - start), *self.size(index))
 
     def size(self, index: int) -> tuple[int, int]:
         return self._widths[index], self._heights[index]
