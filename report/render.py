@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import importlib.util
 import io
 import itertools
 import json
@@ -21,8 +20,10 @@ import markupsafe
 import numpy as np
 from PIL import Image
 
+from .assets import (PLOTLY_FILE, plotly_js, plotly_version, template_folder,
+                     thumbnail_folder)
 from .links import relative_href
-from .loading import THUMBNAIL_FORMAT
+from .decoding import THUMBNAIL_FORMAT
 from .outcome import Outcome
 
 TEMPLATE = "report.html.j2"
@@ -32,7 +33,6 @@ MEAN_IMAGE_DISPLAY = 300
 # by the script from embedded data, only the rows in view, and each cluster grid is a sample.
 LARGE_LAYOUT_FROM = 5000
 GRID_SAMPLE = 48
-PLOTLY_FILE = "plotly.min.js"
 PLOTLY_CDN = "https://cdn.plot.ly/plotly-{version}.min.js"
 
 
@@ -47,24 +47,6 @@ class Page:
     json_href: str | None = None
     thumbnails: str = "inline"
     layout: str = "auto"
-
-
-def template_folder() -> Path:
-    """The templates: packaged inside ``report`` when installed, at the top of a checkout."""
-    packaged = Path(__file__).with_name("templates")
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
-
-
-@lru_cache(maxsize=1)
-def templates_digest() -> str:
-    """A digest of every template, so a report made by other templates is not taken as current."""
-    digest = hashlib.sha256()
-    for path in sorted(template_folder().iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -85,32 +67,6 @@ def environment() -> jinja2.Environment:
 # Stands in the rendered page where the plotly.js bundle goes; the bundle's bytes are written
 # there directly rather than passed through the template as a multi-megabyte string.
 PLOTLY_PLACEHOLDER = "\x00plotly.js\x00"
-
-
-@lru_cache(maxsize=1)
-def plotly_bundle() -> Path:
-    """The plotly.js bundle that the plotly package ships, found without importing plotly,
-    whose import alone costs a small run a twentieth of a second."""
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the plotly package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "package_data" / PLOTLY_FILE
-
-
-def plotly_js() -> bytes:
-    """The plotly.js bundle's bytes, for inlining or copying."""
-    return plotly_bundle().read_bytes()
-
-
-@lru_cache(maxsize=1)
-def plotly_version() -> str:
-    """The bundle's own version, read from its header, for the matching CDN address."""
-    with open(plotly_bundle(), "rb") as bundle:
-        header = bundle.read(500).decode("ascii", errors="replace")
-    found = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", header)
-    if not found:
-        raise RuntimeError("cannot tell the version of the bundled plotly.js")
-    return found.group(1)
 
 
 def plotly_script(page: Page) -> dict[str, str]:
@@ -256,11 +212,6 @@ class ThumbnailRule:
 
 def uses_large_layout(image_count: int, layout: str) -> bool:
     return layout == "large" or (layout == "auto" and image_count > LARGE_LAYOUT_FROM)
-
-
-def thumbnail_folder(report_name: str) -> str:
-    """The folder beside a page that holds its thumbnails when they are files."""
-    return f"{Path(report_name).stem}-thumbs"
 
 
 def grid_sample(members: list[Any], size: int) -> list[Any]:

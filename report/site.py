@@ -13,8 +13,10 @@ from .atomic import check_writable, write_atomically
 from .config import Config
 from .links import relative_href
 from .outcome import Outcome
-from .pipeline import compute, decoder_pool, open_cache, page_files
-from .render import PLOTLY_FILE, environment, plotly_js, png_data_uri
+from .assembly import compute, page_files
+from .assets import PLOTLY_FILE, plotly_js
+from .pipeline import decoder_pool, open_cache
+from .render import environment, png_data_uri
 
 log = logging.getLogger(__name__)
 

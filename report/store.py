@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import tempfile
 from array import array
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import numpy as np
+
+from .decoding import Thumbnail
 
 
 class ArrayStore:
@@ -49,13 +50,6 @@ class ArrayStore:
 
     def close(self) -> None:
         self._file.close()
-
-
-@dataclass(frozen=True)
-class Thumbnail:
-    data: bytes
-    width: int
-    height: int
 
 
 class ThumbnailStore:

@@ -8,7 +8,8 @@ from PIL import Image
 
 from report.config import PreprocessSettings
 from report.discovery import Candidate
-from report.loading import DecodeError, decode, load_images
+from report.decoding import DecodeError, decode
+from report.loading import load_images
 
 GRAY = PreprocessSettings()
 
