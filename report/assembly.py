@@ -21,7 +21,7 @@ from .links import original_hrefs, relative_href
 from .loading import load_images
 from .outcome import Outcome
 from .pipeline import NoImagesError, find_inputs, plural
-from .render import Page, render_report
+from .render import TEMPLATE, Page, environment, render_report
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
     temporary files: close it when done.
     """
     found = find_inputs(config) if found is None else found
+    # Compiled while the workers decode, rather than after them.
+    environment().get_template(TEMPLATE)
     loaded = load_images(found.candidates, config.preprocess, config.output.thumbnail_size,
                          progress=progress, workers=config.workers, cache=cache, pool=pool,
                          pending=pending)

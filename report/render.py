@@ -167,8 +167,14 @@ def natural_key(text: str) -> str:
     ``img10``; the name itself follows a NUL, to break ties. One string per name keeps the
     sort light on memory for a hundred thousand names.
     """
-    padded = re.sub(r"[0-9]+", lambda run: run.group().zfill(24), text.casefold())
-    return f"{padded}\0{text}"
+    return f"{_DIGIT_RUN.sub(_padded_digits, text.casefold())}\0{text}"
+
+
+_DIGIT_RUN = re.compile(r"[0-9]+")
+
+
+def _padded_digits(run: re.Match[str]) -> str:
+    return run.group().zfill(24)
 
 
 def path_order(names: list[str]) -> list[int]:
