@@ -7,7 +7,6 @@ lay out the page (numpy, Jinja; see :mod:`report.assembly`) load while they deco
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +66,11 @@ def find_inputs(config: Config) -> Discovery:
 def software_versions() -> dict[str, str]:
     """Everything whose version can change a decoded array, a thumbnail or the page.
 
-    numpy's version is read from its installed metadata, so asking does not load numpy.
+    numpy's version is read from its installed metadata, so asking does not load numpy; the
+    metadata reader itself loads only here, for runs with a cache.
     """
+    import importlib.metadata
+
     return {"tool": __version__, "pillow": PIL.__version__,
             "numpy": importlib.metadata.version("numpy"), "plotly": plotly_version(),
             "templates": templates_digest()}
