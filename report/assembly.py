@@ -10,8 +10,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import __version__
-from .analysis import analyse_chunks
+from .analysis import analyse, analyse_chunks
 from .cache import Cache
 from .config import Config
 from .decoding import DecoderPool, Pending
@@ -36,8 +38,11 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
     temporary files: close it when done.
     """
     found = find_inputs(config) if found is None else found
-    # Compiled while the workers decode, rather than after them.
+    # While the workers decode, rather than after them: compile the page's template, and let
+    # numpy load the parts of itself that the analysis would otherwise load on first use
+    # (np.quantile alone pulls in numpy.ma).
     environment().get_template(TEMPLATE)
+    analyse(np.zeros((2, 1, 1), np.uint8), ["a", "b"], 2)
     loaded = load_images(found.candidates, config.preprocess, config.output.thumbnail_size,
                          progress=progress, workers=config.workers, cache=cache, pool=pool,
                          pending=pending)
