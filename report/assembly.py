@@ -16,7 +16,7 @@ from . import __version__
 from .analysis import analyse, analyse_chunks
 from .cache import Cache
 from .config import Config
-from .decoding import DecoderPool, Pending
+from .decoding import DecoderPool, Pending, start_decoding
 from .discovery import Discovery, printable
 from .exports import ranking_csv, ranking_json
 from .links import original_hrefs, relative_href
@@ -38,6 +38,8 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
     temporary files: close it when done.
     """
     found = find_inputs(config) if found is None else found
+    if pending is None and pool is not None:
+        pending = start_decoding(found.candidates, cache, pool)
     # While the workers decode, rather than after them: compile the page's template, and let
     # numpy load the parts of itself that the analysis would otherwise load on first use
     # (np.quantile alone pulls in numpy.ma).
