@@ -190,25 +190,31 @@ def path_order(names: list[str]) -> list[int]:
 class Row:
     """One image's line in the ranking, also used for its place in a cluster's grid.
 
-    An object with slots rather than a dict: Jinja reads ``row.rank`` from an object at the
-    first attempt and from a dict only after a failed one, which doubles the time of thousands
-    of rows.
+    Every field is safe in HTML as it is: the name is escaped, the link percent-encoded and
+    escaped, the rest are numbers, hex digits and a formatted number. The template shows rows
+    without escaping each value again, which makes thousands of rows three times quicker. An
+    object with slots rather than a dict, because Jinja reads ``row.rank`` from an object at
+    the first attempt and from a dict only after a failed one.
     """
 
     rank: int
     index: int
-    name: markupsafe.Markup  # escaped once here; the template shows it four times
+    name: markupsafe.Markup
     anchor: str
     distance: float
     distance_text: str
     cluster: int
-    href: str | None
+    href: markupsafe.Markup | None
     path_order: int
 
 
 @dataclass(frozen=True, slots=True)
 class ThumbnailRule:
-    """The style rule that shows one image's thumbnail wherever the page refers to it."""
+    """The style rule that shows one image's thumbnail wherever the page refers to it.
+
+    Safe in HTML as it is, like a Row: numbers, and an address that base64 or percent-encoding
+    left with nothing to escape.
+    """
 
     index: int
     uri: markupsafe.Markup
@@ -249,11 +255,13 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
     cluster_of = analysis.clusters.tolist()
 
     def row(position: int) -> Row:
+        # Name and link escaped here, once: the template shows rows without escaping (see Row).
         index = order[position]
         distance = distances[index]
+        href = originals[index]
         return Row(position + 1, index, markupsafe.escape(outcome.names[index]), anchors[index],
-                   distance, format_distance(distance), cluster_of[index], originals[index],
-                   by_path[position])
+                   distance, format_distance(distance), cluster_of[index],
+                   None if href is None else markupsafe.escape(href), by_path[position])
 
     rows = [] if large else [row(position) for position in range(count)]
     ranked_clusters = analysis.clusters[analysis.order]
