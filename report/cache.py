@@ -19,7 +19,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .store import Thumbnail
+from .decoding import CachedImage, Thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ SCHEMA = 2
 FILE_NAME = f"cache-v{SCHEMA}.sqlite"
 COMMIT_EVERY = 200
 
-CachedImage = tuple[bytes, Thumbnail, int]  # pixels, thumbnail, frame count
 T = TypeVar("T")
 
 

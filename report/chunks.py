@@ -18,7 +18,8 @@ import PIL
 from . import __version__
 from .analysis import cluster_totals
 from .config import PreprocessSettings
-from .loading import _array_shape, decode_result
+from .decoding import decode_result
+from .loading import _array_shape
 from .store import Thumbnail
 
 

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, load_config
+from .decoding import WorkerLost
 from .discovery import InputError, printable
 from .extras import ClusterError
-from .loading import WorkerLost
 from .pipeline import NoImagesError, run
-from .site import build_site
 
 PROG = "mean-image-report"
 EXIT_FAILURE = 1
@@ -101,6 +100,9 @@ def execute(args: argparse.Namespace, progress: bool) -> list[tuple[Path, bool]]
             written.append((result.report, result.fresh))
         else:
             sites.setdefault(Path(os.path.normpath(site)), []).append(config)
+    if sites:
+        # A site lays out its pages from the start, so its libraries load here, not earlier.
+        from .site import build_site
     for folder, members in sites.items():
         pages = build_site(members, folder, progress, use_cache=not args.no_cache)
         written.extend((page, True) for page in pages)

@@ -32,7 +32,7 @@ from .chunks import (add_totals, add_up, arrays_at, chunk_sum, chunk_summary, cl
 from .config import Config
 from .discovery import Candidate, Skipped, printable
 from .extras import ClusterError, require
-from .loading import PassingFailure
+from .decoding import PassingFailure
 from .store import Thumbnail, ThumbnailStore
 
 log = logging.getLogger(__name__)
@@ -394,6 +394,12 @@ class SampledThumbnails:
     def __getitem__(self, index: int) -> Thumbnail:
         self.fetch([index])
         return self._pictures[index]
+
+    def read_many(self, indices: Iterable[int]) -> Iterator[Thumbnail]:
+        """The thumbnails at ``indices``, those not here yet fetched together first."""
+        indices = list(indices)
+        self.fetch(indices)
+        return (self._pictures[i] for i in indices)
 
     def size(self, index: int) -> tuple[int, int]:
         width, height = self._sizes[index]

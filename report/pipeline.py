@@ -1,31 +1,26 @@
-"""One run from config to written files: discover, load, analyse, render, write."""
+"""One run from config to written files: discover, decode, analyse, render, write.
+
+This module keeps the run's order and everything that comes before the decoding, and loads
+only light libraries: the workers are set to work first, and the libraries that analyse and
+lay out the page (numpy, Jinja; see :mod:`report.assembly`) load while they decode.
+"""
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import PIL
 
 from . import __version__
-from .analysis import analyse_chunks
+from .assets import PLOTLY_FILE, plotly_js, plotly_version, templates_digest, thumbnail_folder
 from .atomic import check_writable, write_atomically
 from .cache import Cache, fingerprint
-from .config import Config, is_url
+from .config import Config
+from .decoding import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, DecoderPool, start_decoding
 from .discovery import Discovery, InputError, discover, printable
-from .exports import ranking_csv, ranking_json
-from .links import original_hrefs, relative_href
-from .loading import THUMBNAIL_FORMAT, THUMBNAIL_QUALITY, DecoderPool, load_images
-from .outcome import Outcome
-from .quality import review
-from .sources import LocalImages
-from .render import (PLOTLY_FILE, Page, plotly_js, plotly_version, render_report,
-                     templates_digest, thumbnail_folder)
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +77,23 @@ def _log_found(config: Config, found: Discovery) -> None:
 
 
 def software_versions() -> dict[str, str]:
-    """Everything whose version can change a decoded array, a thumbnail or the page."""
-    return {"tool": __version__, "pillow": PIL.__version__, "numpy": np.__version__,
-            "plotly": plotly_version(), "templates": templates_digest()}
+    """Everything whose version can change a decoded array, a thumbnail or the page.
+
+    numpy's version is read from its installed metadata, so asking does not load numpy; the
+    metadata reader itself loads only here, for runs with a cache.
+    """
+    import importlib.metadata
+
+    return {"tool": __version__, "pillow": PIL.__version__,
+            "numpy": importlib.metadata.version("numpy"), "plotly": plotly_version(),
+            "templates": templates_digest()}
 
 
 def analysis_versions() -> dict[str, str]:
     """The statistics libraries behind the review, read without importing them."""
-    return {name: metadata.version(name) for name in ("scikit-learn", "scipy")}
+    import importlib.metadata
+
+    return {name: importlib.metadata.version(name) for name in ("scikit-learn", "scipy")}
 
 
 def open_cache(config: Config, use_cache: bool) -> Cache | None:
@@ -97,14 +101,14 @@ def open_cache(config: Config, use_cache: bool) -> Cache | None:
 
     Runs on Dask and URL inputs go without it: it keys files by local path, size and stamp.
     """
-    if config.executor == "dask" or config.input.remote:
+    if not use_cache or config.executor == "dask" or config.input.remote:
         return None
     key = fingerprint({
         "versions": software_versions(),
         "preprocess": config.settings()["preprocess"],
         "thumbnail": [config.output.thumbnail_size, THUMBNAIL_FORMAT, THUMBNAIL_QUALITY],
     })
-    return Cache.open_or_none(config.cache if use_cache else None, key)
+    return Cache.open_or_none(config.cache, key)
 
 
 def decoder_pool(config: Config) -> Any:
@@ -125,90 +129,6 @@ def decoder_pool(config: Config) -> Any:
     return DecoderPool(config.preprocess, config.output.thumbnail_size, config.workers)
 
 
-def compute(config: Config, progress: bool = False, cache: Cache | None = None,
-            found: Discovery | None = None, pool: Any = None) -> Outcome:
-    """Find and decode the images and run the analysis; nothing is written.
-
-    A local ``pool`` passed in is closed once decoding is done; a Dask one (which a Dask run
-    needs) stays open, as the arrays live on its workers. The outcome keeps its arrays and
-    thumbnails in temporary files or on the cluster: close it when done.
-    """
-    found = find_inputs(config) if found is None else found
-    on_cluster = config.executor == "dask"
-    if on_cluster and pool is None:
-        raise ValueError('a run with executor = "dask" needs its started decoder_pool()')
-    if on_cluster:
-        loaded = pool.load(found.candidates, progress=progress)
-    else:
-        loaded = load_images(found.candidates, config.preprocess,
-                             config.output.thumbnail_size, progress=progress,
-                             workers=config.workers, cache=cache, pool=pool)
-        if pool is not None:
-            pool.close()  # decoding is done: let the workers go before the analysis and page
-    skipped = found.skipped + loaded.skipped
-    if not loaded.names:
-        loaded.close()
-        detail = f"; {plural(len(skipped), 'file')} could not be read" if skipped else ""
-        if found.non_images or found.ignored:
-            detail += (f"; passed over {plural(found.non_images, 'non-image file')} and "
-                       f"{plural(found.ignored, 'hidden or system file')}")
-        raise NoImagesError(f"no usable images found in {printable(config.input.path)}{detail}")
-    log.info("decoded %s (%d from the cache), skipped %d",
-             plural(len(loaded.names), "image"), len(loaded.names) - loaded.decoded,
-             len(skipped))
-    if on_cluster:
-        analysis = loaded.analyse(config.cluster_count)
-    else:
-        analysis = analyse_chunks(loaded.arrays.chunks, loaded.keys, config.cluster_count,
-                                  mean=loaded.mean)
-    # On a cluster the review's passes run on the workers, like the method's.
-    source = loaded if on_cluster else LocalImages(loaded.arrays.chunks)
-    return Outcome(
-        title=config.title,
-        settings=config.settings(),
-        version=__version__,
-        names=loaded.names,
-        keys=loaded.keys,
-        paths=loaded.paths,
-        thumbnails=loaded.thumbnails,
-        analysis=analysis,
-        skipped=sorted(skipped, key=lambda s: s.rel),
-        ignored=found.ignored,
-        non_images=found.non_images,
-        store=loaded,
-        review=review(source, analysis, config.review),
-    )
-
-
-def page_files(outcome: Outcome, report: Path, plotly: str, link_roots: list[Path],
-               thumbnails: str = "inline", layout: str = "auto") -> dict[Path, Any]:
-    """The report page, its CSV and JSON and any thumbnail files, keyed by where they go.
-
-    Thumbnail files are callables that read the outcome's store when written, so write them
-    before the outcome is closed.
-    """
-    folder = report.parent
-    csv_path, json_path = report.with_suffix(".csv"), report.with_suffix(".json")
-    # Files behind a URL get no link: the page names them by the input URL and their path.
-    remote = is_url(outcome.settings["input"]["path"])
-    page = Page(
-        plotly_js=plotly,
-        originals=None if remote else original_hrefs(outcome.paths, folder, link_roots),
-        csv_href=relative_href(csv_path, folder),
-        json_href=relative_href(json_path, folder),
-        thumbnails=thumbnails,
-        layout=layout,
-    )
-    html, extra = render_report(outcome, page, report)
-    files: dict[Path, Any] = {
-        csv_path: functools.partial(ranking_csv, outcome),
-        json_path: functools.partial(ranking_json, outcome),
-        report: lambda: html,
-    }
-    files.update(extra)
-    return files
-
-
 def run(config: Config, progress: bool = False, use_cache: bool = True) -> Written:
     """Compute the outcome and write the report, CSV and JSON, all or none of them.
 
@@ -223,7 +143,7 @@ def run(config: Config, progress: bool = False, use_cache: bool = True) -> Writt
         return _run(config, progress, use_cache, pool)
 
 
-def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> Written:
+def _run(config: Config, progress: bool, use_cache: bool, pool: Any) -> Written:
     output = config.output
     found = find_inputs(config)
     cache = open_cache(config, use_cache)
@@ -242,8 +162,13 @@ def _run(config: Config, progress: bool, use_cache: bool, pool: DecoderPool) -> 
         if cache is not None and cache.report_is_current(output.path, inputs):
             log.info("%s is up to date", output.path)
             return Written(output.path, output.csv_path, output.json_path, fresh=False)
-        outcome = compute(config, progress, cache, found, pool)
-        del found  # the candidates are not needed any more; free them before the page
+        on_cluster = config.executor == "dask"
+        pending = None if on_cluster else start_decoding(found.candidates, cache, pool)
+        # The workers are decoding: load the libraries that analyse and lay out the page now.
+        from .assembly import compute, page_files
+
+        outcome = compute(config, progress, cache, found, pool, pending)
+        del found, pending  # not needed any more; free the candidates before the page
         try:
             files = page_files(outcome, output.path, output.plotly_js, roots,
                                output.thumbnails, output.layout)

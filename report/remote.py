@@ -20,7 +20,7 @@ from .config import ConfigError, InputSettings
 from .discovery import (NON_IMAGE_SUFFIXES, Candidate, Discovery, InputError, is_hidden,
                         matches, printable)
 from .extras import MissingExtra, install_hint, require
-from .loading import DecodeError
+from .decoding import DecodeError
 from .redaction import redact
 
 log = logging.getLogger(__name__)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 import re
 import unicodedata
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .assembly import compute, page_files
+from .assets import PLOTLY_FILE, plotly_js
 from .atomic import check_writable, write_atomically
 from .config import Config
+from .formatting import png_data_uri
 from .links import relative_href
 from .outcome import Outcome
-from .pipeline import compute, decoder_pool, open_cache, page_files
-from .render import PLOTLY_FILE, environment, plotly_js, png_data_uri
+from .pipeline import decoder_pool, open_cache
+from .render import environment
 
 log = logging.getLogger(__name__)
 

@@ -127,6 +127,20 @@ def test_results_do_not_depend_on_chunking(monkeypatch):
     assert chunked.order.tolist() == whole.order.tolist()
 
 
+
+@pytest.mark.parametrize("shape", [(100, 100), (12, 9, 3)])
+def test_distances_are_bit_for_bit_those_of_one_whole_pass(shape):
+    """Slicing the distance pass for speed must not move any distance by a single bit."""
+    images = random_set(12, 300, shape)
+    mean = analysis.mean_image(images)
+    diff = images.reshape(len(images), -1).astype(np.float64) - mean.reshape(-1)
+    whole = np.einsum("ij,ij->i", diff, diff)
+
+    for size in (1, 7, 256, 300):
+        chunks = (images[start : start + size] for start in range(0, len(images), size))
+        sliced = analysis.squared_distances(chunks, mean)
+        assert sliced.tobytes() == whole.tobytes()
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         analysis.mean_image(np.empty((0, 2, 2), dtype=np.uint8))

@@ -26,11 +26,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import report.loading
+import report.decoding
 from report.cli import main
 from report.config import PreprocessSettings, load_config
-from report.loading import DecodeError, decode
-from report.pipeline import compute
+from report.assembly import compute
+from report.decoding import DecodeError, decode
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 
@@ -168,7 +168,7 @@ def compute_case(tmp_path: Path, case_id: str, input_name: str, mode: str = "L")
 
 
 def decode_case_file(case_id: str, name: str, input_name: str = "images",
-                     **settings) -> report.loading.DecodedImage:
+                     **settings) -> report.decoding.DecodedImage:
     """Decode one case file with default settings (or the ones given)."""
     path = case_dir(case_id) / input_name / name
     return decode(path, PreprocessSettings(**settings), THUMBNAIL_SIZE)
@@ -393,13 +393,13 @@ def test_hidden_and_system_files(tmp_path, capsys, monkeypatch, hidden, recursiv
     (tmp_path / "images" / "empty_subfolder").mkdir(exist_ok=True)
 
     decoded = []
-    real_decode = report.loading.decode
+    real_decode = report.decoding.decode
 
     def recording_decode(path, *args, **kwargs):
         decoded.append(Path(path).relative_to(tmp_path / "images").as_posix())
         return real_decode(path, *args, **kwargs)
 
-    monkeypatch.setattr(report.loading, "decode", recording_decode)
+    monkeypatch.setattr(report.decoding, "decode", recording_decode)
     _, _, document = run_ok(config, quiet=False)
     error = capsys.readouterr().err
 

@@ -219,7 +219,7 @@ def test_pokemon_collection(tmp_path):
 @needs_data("pokemon")
 def test_pokemon_distances_match_a_direct_computation():
     from report.config import load_config
-    from report.pipeline import compute
+    from report.assembly import compute
 
     folder = SHARED_DATA / "pokemon"
     config = load_config(ROOT / "sample_config.toml", input_override=folder)
@@ -310,7 +310,7 @@ def test_config_site_key_writes_a_site(tmp_path):
 @needs_data("imagenet_sample")
 def test_jpeg_draft_decoding_barely_moves_the_ranking():
     from report.config import load_config
-    from report.pipeline import compute
+    from report.assembly import compute
 
     results = []
     for draft in (True, False):

@@ -8,7 +8,8 @@ from PIL import Image
 
 from report.config import PreprocessSettings
 from report.discovery import Candidate
-from report.loading import DecodeError, decode, load_images
+from report.decoding import DecodeError, decode
+from report.loading import load_images
 
 GRAY = PreprocessSettings()
 
@@ -129,15 +130,31 @@ def test_thumbnail_keeps_aspect_and_carries_no_metadata(tmp_path):
     image = Image.new("RGB", (300, 150), "orange")
     exif = Image.Exif()
     exif[0x010F] = "SecretCameraMaker"
-    path = save(image, tmp_path / "meta.jpg", exif=exif)
+    path = save(image, tmp_path / "meta.jpg", exif=exif, comment=b"SecretComment")
 
     thumb = decode(path, GRAY, 96).thumbnail
 
     assert (thumb.width, thumb.height) == (96, 48)
     assert b"SecretCameraMaker" not in thumb.data
+    assert b"SecretComment" not in thumb.data
     with Image.open(io.BytesIO(thumb.data)) as shown:
         assert shown.mode == "RGB"
         assert "exif" not in shown.info
+
+
+def test_small_thumbnail_carries_no_metadata_either(tmp_path):
+    """A picture that already fits is encoded without a resize; its metadata stays out all
+    the same."""
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCameraMaker"
+    path = save(Image.new("RGB", (40, 30), "teal"), tmp_path / "small.jpg", exif=exif,
+                comment=b"SecretComment")
+
+    thumb = decode(path, GRAY, 96).thumbnail
+
+    assert (thumb.width, thumb.height) == (40, 30)
+    assert b"SecretCameraMaker" not in thumb.data
+    assert b"SecretComment" not in thumb.data
 
 
 @pytest.mark.parametrize("content,reason", [

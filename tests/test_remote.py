@@ -11,7 +11,7 @@ from conftest import POKEMON, ROOT, needs_pokemon, outputs
 from report.cli import main
 from report.config import ConfigError, load_config
 from report.discovery import discover
-from report.loading import PassingFailure, decode_result
+from report.decoding import PassingFailure, decode_result
 from report.redaction import REDACTED, StorageOptions, redact
 
 KEY = "AKIDH6TESTKEY0000001"

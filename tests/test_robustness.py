@@ -12,7 +12,7 @@ from PIL import Image
 from report.atomic import write_atomically
 from report.cli import main
 from report.config import PreprocessSettings, load_config
-from report.loading import decode
+from report.decoding import decode
 
 
 def pictures(folder, count=3):
@@ -172,16 +172,16 @@ def test_names_that_differ_only_in_undecodable_bytes_stay_apart(tmp_path):
 
 
 def test_cache_decodes_only_what_changed(tmp_path, monkeypatch):
-    from report import loading
+    from report import decoding
 
     folder = pictures(tmp_path / "pics", 4)
     config = config_for(tmp_path, '[input]\npath = "pics"\n[output]\npath = "out/r.html"\n'
                                   '[run]\nworkers = 1\n[cache]\npath = "cache"\n')
     decoded = []
-    real = loading.decode_result
-    monkeypatch.setattr(loading, "_decode_for_pool",
+    real = decoding.decode_result
+    monkeypatch.setattr(decoding, "_decode_for_pool",
                         lambda path: decoded.append(os.path.basename(path)) or real(
-                            path, *loading._worker_settings))
+                            path, *decoding._worker_settings))
 
     assert main([str(config), "-q"]) == 0
     assert sorted(decoded) == ["p0.png", "p1.png", "p2.png", "p3.png"]
@@ -222,15 +222,15 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
 
 def _dies_on_marked_files(path):
     """Stands in for the worker's decode: the process vanishes on a file named 'die'."""
-    from report import loading
+    from report import decoding
 
     if "die" in os.path.basename(path):
         os._exit(9)
-    return loading.decode_result(path, *loading._worker_settings)
+    return decoding.decode_result(path, *decoding._worker_settings)
 
 
 def test_a_worker_that_dies_stops_the_run_with_one_line(tmp_path, monkeypatch, capsys):
-    from report import loading
+    from report import decoding
 
     folder = pictures(tmp_path / "pics", 30)
     config = config_for(tmp_path, '[input]\npath = "pics"\n[run]\nworkers = 2\n'
@@ -238,7 +238,7 @@ def test_a_worker_that_dies_stops_the_run_with_one_line(tmp_path, monkeypatch, c
     assert main([str(config), "-q", "--no-cache"]) == 0
     before = (tmp_path / "out" / "r.html").read_bytes()
     Image.new("L", (10, 10), 77).save(folder / "die.png")
-    monkeypatch.setattr(loading, "_decode_for_pool", _dies_on_marked_files)
+    monkeypatch.setattr(decoding, "_decode_for_pool", _dies_on_marked_files)
 
     assert main([str(config), "-q", "--no-cache"]) == 1
 
@@ -282,7 +282,7 @@ def test_unreadable_files_are_not_remembered_as_broken(tmp_path):
 
 def test_failures_that_may_pass_are_marked_so(tmp_path):
     from report.config import PreprocessSettings
-    from report.loading import PassingFailure, decode_result
+    from report.decoding import PassingFailure, decode_result
 
     missing = decode_result(tmp_path / "gone.png", PreprocessSettings(), 32)
     assert isinstance(missing, PassingFailure)
