@@ -138,6 +138,8 @@ def review_document(outcome: Outcome) -> dict[str, Any]:
             "exact": paths(review.duplicates.exact),
             "near": paths(review.duplicates.near),
             "near_threshold": review.duplicates.threshold,
+            "near_checked_on_pixels": None if review.duplicates.near is None
+                                      else review.duplicates.checked,
         },
     }
 

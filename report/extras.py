@@ -24,7 +24,8 @@ class ClusterError(RuntimeError):
 
 
 def install_hint(extra: str) -> str:
-    return f"pip install '{PACKAGE}[{extra}]'"
+    """How to add an extra: the tool is installed from its checkout, so the hint names that."""
+    return f"install the {extra} extra, pip install '.[{extra}]' in the {PACKAGE} checkout"
 
 
 def require(module: str, extra: str, wanted_by: str) -> ModuleType:

@@ -22,6 +22,9 @@ EIGEN_IMAGES_SHOWN = 8
 DUPLICATE_GROUPS_SHOWN = 100
 # Below this many images the page warns that its figures say little.
 FEW_IMAGES = 10
+# When the middle 90 % of the images' border tones lie closer than this (0-255 scale), every
+# image has in effect the same background.
+STEADY_BORDER = 12
 CLUSTER_COLOURS = ("#4c6ef5", "#f59f00", "#12b886", "#e03131", "#7048e8", "#1098ad",
                    "#d6336c", "#74b816", "#845ef7", "#495057")
 
@@ -72,12 +75,19 @@ def readings(review: Review, outcome: Any) -> list[str]:
         if brightness is not None
         else undefined_correlation(measures.brightness, measures.distances, "mean brightness"),
     ]
-    what = "background tone (the mean of the border pixels)"
-    if background is not None:
+    what = "background tone"
+    low, high = np.percentile(measures.border, [5, 95]) if len(measures.border) else (0, 0)
+    if background is not None and high - low < STEADY_BORDER:
+        sentences.append(
+            f"The background hardly varies: the border pixels of nine images in ten average "
+            f"between {low:.0f} and {high:.0f}, so the background cannot explain the ranking, "
+            f"and the rank correlation with the border tone "
+            f"({format_signed(background)}) follows subjects that reach the edge of the frame.")
+    elif background is not None:
         sentences.append(correlation_sentence(
-            background, "the " + what, "images on darker backgrounds",
-            "images on lighter backgrounds", "the background, not only the subject, shapes the "
-            "distance"))
+            background, "the background tone, the mean of the border pixels",
+            "images on darker backgrounds", "images on lighter backgrounds",
+            "the background, not only the subject, shapes the distance"))
     elif not has_border(outcome.analysis.mean_image.shape):
         sentences.append("The images are too small to tell a background from the subject.")
     else:
@@ -285,6 +295,7 @@ def review_context(outcome: Any, components_wanted: int, row_at: Callable[[int],
         "silhouette_images": review.silhouette_images,
         "methods": [g.method for g in review.groupings],
         "components": None if found is None else {
+            "asked": components_wanted,
             "count": len(found.explained),
             "fitted_on": found.fitted_on,
             "explained": f"{float(found.explained.sum()):.1%}",
@@ -300,5 +311,6 @@ def review_context(outcome: Any, components_wanted: int, row_at: Callable[[int],
         "near": group_rows(duplicates.near),
         "near_total": None if duplicates.near is None else len(duplicates.near),
         "near_threshold": f"{duplicates.threshold:g}",
+        "near_checked": duplicates.checked,
         "groups_shown": DUPLICATE_GROUPS_SHOWN,
     }

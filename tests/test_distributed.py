@@ -233,7 +233,7 @@ def test_without_dask_installed_the_error_names_the_extra(write_config, monkeypa
     assert main([str(config)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert "pip install 'mean-image-report[dask]'" in error
+    assert "pip install '.[dask]' in the mean-image-report checkout" in error
     assert '[run] executor = "dask"' in error
 
 

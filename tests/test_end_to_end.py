@@ -355,6 +355,8 @@ def test_sample_report_judges_its_grouping(sample_run):
     assert document["principal_components"]["fitted_on"] == 150
     assert len(document["principal_components"]["explained_variance_ratio"]) == 20
 
+    # The emoji all sit on white: the border correlation is read as subjects at the edge.
+    assert "The background hardly varies" in text and "subjects that reach the edge" in text
     for section in ("diagnostics", "quantile-grouping", "normalized-grouping",
                     "kmeans-grouping", "normalized-cluster-1", "kmeans-cluster-4", "duplicates"):
         assert f'id="{section}"' in text
@@ -450,6 +452,10 @@ def test_what_the_review_says_on_odd_settings(tmp_path):
 
     text, _, document = run_small(tmp_path, "[clusters]\ncount = 100\n")
     assert "cannot be scored: every image is in a cluster of its own" in " ".join(readings(text))
+    found = len(document["principal_components"]["explained_variance_ratio"])
+    assert found < 20 and "The config asks for 20" in text
+    assert f"vary in only {found} independent" in text
+    assert document["duplicates"]["near_checked_on_pixels"] is True
 
     text, _, document = run_small(tmp_path, "[clusters]\ncomponents = 1\n")
     assert "The map needs two principal components; this run has one" in text

@@ -167,7 +167,7 @@ def test_without_s3fs_the_error_names_the_extra(write_config, monkeypatch, capsy
     assert main([str(config)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert "pip install 'mean-image-report[s3]'" in error
+    assert "pip install '.[s3]' in the mean-image-report checkout" in error
     assert "[input] path s3://bucket/prefix" in error
 
 
@@ -178,7 +178,7 @@ def test_without_fsspec_the_error_names_the_extra(write_config, monkeypatch, cap
     assert main([str(config)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert "pip install 'mean-image-report[s3]'" in error
+    assert "pip install '.[s3]' in the mean-image-report checkout" in error
 
 
 def test_storage_options_are_never_shown(write_config):
