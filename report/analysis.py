@@ -145,11 +145,19 @@ def measure_chunk(chunk: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, ...]
     Runs wherever the chunk is: in this process, or on the worker of a cluster that holds it.
     """
     flat = chunk.reshape(len(chunk), -1)
-    wide = flat.astype(np.int64)
-    sums = wide.sum(axis=1)
-    squares = np.einsum("ij,ij->i", wide, wide)
+    flat_mean = mean.reshape(-1)
+    distances, sums, squares = [], [], []
+    # Slice by slice, as the distance pass does, so the temporaries stay small and cached.
+    for start in range(0, len(flat), DISTANCE_SLICE):
+        part = flat[start : start + DISTANCE_SLICE]
+        wide = part.astype(np.int64)
+        sums.append(wide.sum(axis=1))
+        squares.append(np.einsum("ij,ij->i", wide, wide))
+        distances.append(_row_sums_of_squares(np.subtract(part, flat_mean, dtype=np.float64)))
     border = border_ring(chunk).mean(axis=1, dtype=np.float64)
-    return squared_distances([chunk], mean), sums, squares, border
+    if not distances:
+        return np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), border
+    return np.concatenate(distances), np.concatenate(sums), np.concatenate(squares), border
 
 
 def join_measures(parts: list[tuple[np.ndarray, ...]], values_per_image: int) -> ImageMeasures:
