@@ -252,7 +252,8 @@ def test_review_never_produces_nan(images):
 def test_constant_border_has_no_background_correlation():
     images = np.stack([np.pad(np.full((6, 6), v, np.uint8), 1, constant_values=255)
                        for v in (0, 50, 100, 150, 200)])
-    result = review(LocalImages(in_chunks(images)), analyse(images, names_for(5), 2), ReviewSettings())
+    result = review(LocalImages(in_chunks(images)), analyse(images, names_for(5), 2),
+                    ReviewSettings())
     assert result.diagnostics.background_rank_correlation is None
     # The brightness side is still defined.
     flat = images.reshape(5, -1).astype(float)
@@ -263,7 +264,8 @@ def test_constant_border_has_no_background_correlation():
 
 def test_identical_images_are_one_exact_group_and_have_no_components():
     images = np.full((4, 5, 5), 9, dtype=np.uint8)
-    result = review(LocalImages(in_chunks(images)), analyse(images, names_for(4), 2), ReviewSettings())
+    result = review(LocalImages(in_chunks(images)), analyse(images, names_for(4), 2),
+                    ReviewSettings())
     assert result.duplicates.exact == [[0, 1, 2, 3]]
     assert result.components is None
     assert result.duplicates.near is None
