@@ -78,11 +78,14 @@ def readings(review: Review, outcome: Any) -> list[str]:
     what = "background tone"
     low, high = np.percentile(measures.border, [5, 95]) if len(measures.border) else (0, 0)
     if background is not None and high - low < STEADY_BORDER:
+        edge = (f"and the rank correlation with the border tone ({format_signed(background)}) "
+                f"follows subjects that reach the edge of the frame" if abs(background) >= 0.1
+                else "and the border tone's rank correlation with the distance is only "
+                f"{format_signed(background)}")
         sentences.append(
             f"The background hardly varies: the border pixels of nine images in ten average "
             f"between {low:.0f} and {high:.0f}, so the background cannot explain the ranking, "
-            f"and the rank correlation with the border tone "
-            f"({format_signed(background)}) follows subjects that reach the edge of the frame.")
+            f"{edge}.")
     elif background is not None:
         sentences.append(correlation_sentence(
             background, "the background tone, the mean of the border pixels",
