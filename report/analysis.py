@@ -7,6 +7,7 @@ chunks, so the same functions work on an in-memory stack and on one streamed fro
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -219,6 +220,13 @@ def cluster_totals(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: in
             index = int(number) - 1
             totals[index] = part if totals[index] is None else totals[index] + part
     return totals
+
+
+def add_totals(*parts: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Per-cluster totals of disjoint sets of images, added cluster by cluster."""
+    def add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+        return b if a is None else a if b is None else a + b
+    return [functools.reduce(add, column) for column in zip(*parts)]
 
 
 def means_from_totals(totals: list[np.ndarray | None], clusters: np.ndarray, count: int

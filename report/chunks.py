@@ -77,13 +77,6 @@ def mean_of(total: np.ndarray, count: int) -> np.ndarray:
     return total / count
 
 
-def add_totals(*parts: list[np.ndarray | None]) -> list[np.ndarray | None]:
-    """Per-cluster totals of disjoint sets of images, added cluster by cluster."""
-    def add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-        return b if a is None else a if b is None else a + b
-    return [functools.reduce(add, column) for column in zip(*parts)]
-
-
 def on_pixels(func: Callable[..., Any], chunk: DecodedChunk, *args: Any) -> Any:
     """Apply ``func`` to a chunk's arrays on the worker that holds them."""
     return func(chunk.pixels, *args)

@@ -25,9 +25,9 @@ import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .analysis import (Analysis, finish_analysis, join_measures, means_from_totals,
-                       measure_chunk)
-from .chunks import (add_totals, add_up, arrays_at, chunk_sum, chunk_summary, cluster_totals_of,
+from .analysis import (Analysis, add_totals, finish_analysis, join_measures,
+                       means_from_totals, measure_chunk)
+from .chunks import (add_up, arrays_at, chunk_sum, chunk_summary, cluster_totals_of,
                      decode_chunk, environment, mean_of, on_pixels, pick_thumbnails)
 from .config import Config
 from .discovery import Candidate, Skipped, printable

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from .analysis import ImageMeasures, assign_clusters, quantile_edges
+from .analysis import (ImageMeasures, add_totals, assign_clusters, cluster_totals,
+                       quantile_edges)
 from .components import SEED, sample_indices
 from .sources import ImageSource
 
@@ -151,13 +152,7 @@ def silhouette_sample(count: int) -> np.ndarray:
 def chunk_cluster_sums(chunk: np.ndarray, labels: np.ndarray, count: int
                        ) -> list[list[np.ndarray | None]]:
     """Exact per-cluster pixel sums of one chunk, for each column of ``labels``."""
-    totals: list[list[np.ndarray | None]] = []
-    for column in labels.T:
-        sums: list[np.ndarray | None] = [None] * count
-        for number in np.unique(column):
-            sums[int(number) - 1] = chunk[column == number].sum(axis=0, dtype=np.int64)
-        totals.append(sums)
-    return totals
+    return [cluster_totals([chunk], column, count) for column in labels.T]
 
 
 def cluster_sums(source: ImageSource, labelings: list[np.ndarray], count: int
@@ -165,13 +160,8 @@ def cluster_sums(source: ImageSource, labelings: list[np.ndarray], count: int
     """Exact per-cluster pixel sums for several labelings of the same images, in one pass."""
     if not labelings:
         return []
-    totals: list[list[np.ndarray | None]] = [[None] * count for _ in labelings]
-    for part in source.map(chunk_cluster_sums, count, sliced=[np.column_stack(labelings)]):
-        for sums, chunk_sums in zip(totals, part):
-            for slot, value in enumerate(chunk_sums):
-                if value is not None:
-                    sums[slot] = value if sums[slot] is None else sums[slot] + value
-    return totals
+    parts = source.map(chunk_cluster_sums, count, sliced=[np.column_stack(labelings)])
+    return [add_totals(*(part[which] for part in parts)) for which in range(len(labelings))]
 
 
 def describe_clusters(labels: np.ndarray, count: int, sums: list[np.ndarray | None],
