@@ -7,9 +7,11 @@ chunks, so the same functions work on an in-memory stack and on one streamed fro
 
 from __future__ import annotations
 
+import collections
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -83,6 +85,26 @@ class MeanAccumulator:
         if self.total is None or self.count == 0:
             raise ValueError("the mean of no images is undefined")
         return self.total / self.count
+
+
+def in_threads(function: Callable[[Any], Any], items: Iterable[Any], threads: int
+               ) -> Iterator[Any]:
+    """``function(item)`` for each item, in order, on up to ``threads`` threads at once.
+
+    numpy lets go of the interpreter lock in its loops, so passes over chunks run on several
+    cores. Only a few items are taken ahead of the results, so memory stays bounded.
+    """
+    if threads <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(threads) as executor:
+        pending: collections.deque = collections.deque()
+        for item in items:
+            pending.append(executor.submit(function, item))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def in_chunks(images: np.ndarray) -> Chunks:
@@ -168,9 +190,11 @@ def join_measures(parts: list[tuple[np.ndarray, ...]], values_per_image: int) ->
     )
 
 
-def measure(chunks: Iterable[np.ndarray], mean: np.ndarray) -> ImageMeasures:
-    """Distances to ``mean`` with each image's brightness, border tone and sums, in one pass."""
-    return join_measures([measure_chunk(chunk, mean) for chunk in chunks], mean.size)
+def measure(chunks: Iterable[np.ndarray], mean: np.ndarray, threads: int = 1) -> ImageMeasures:
+    """Distances to ``mean`` with each image's brightness, border tone and sums, in one pass
+    (on ``threads`` threads; the chunks are measured on their own, so the result is the same)."""
+    parts = in_threads(lambda chunk: measure_chunk(chunk, mean), chunks, threads)
+    return join_measures(list(parts), mean.size)
 
 
 def rank(distances: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -197,29 +221,34 @@ def assign_clusters(distances: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, distances, side="left").astype(np.int64) + 1
 
 
-def cluster_means(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
-                  ) -> list[np.ndarray | None]:
+def cluster_means(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int,
+                  threads: int = 1) -> list[np.ndarray | None]:
     """Each cluster's own mean image (None for an empty cluster), in one pass."""
-    return means_from_totals(cluster_totals(chunks, clusters, count), clusters, count)
+    return means_from_totals(cluster_totals(chunks, clusters, count, threads), clusters, count)
 
 
-def cluster_totals(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int
-                   ) -> list[np.ndarray | None]:
+def cluster_totals(chunks: Iterable[np.ndarray], clusters: np.ndarray, count: int,
+                   threads: int = 1) -> list[np.ndarray | None]:
     """Each cluster's per-pixel sum in exact 64-bit integers (None where no image falls).
 
     ``clusters`` labels the images that ``chunks`` yields, in order. Totals of disjoint sets
-    of images add up exactly, so they can be summed part by part in any order.
+    of images add up exactly, so they can be summed part by part, on ``threads`` threads.
     """
-    totals: list[np.ndarray | None] = [None] * count
-    start = 0
-    for chunk in chunks:
-        labels = clusters[start : start + len(chunk)]
-        start += len(chunk)
+    def labelled() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        start = 0
+        for chunk in chunks:
+            yield chunk, clusters[start : start + len(chunk)]
+            start += len(chunk)
+
+    def chunk_totals(pair: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray | None]:
+        chunk, labels = pair
+        totals: list[np.ndarray | None] = [None] * count
         for number in np.unique(labels):
-            part = chunk[labels == number].sum(axis=0, dtype=np.int64)
-            index = int(number) - 1
-            totals[index] = part if totals[index] is None else totals[index] + part
-    return totals
+            totals[int(number) - 1] = chunk[labels == number].sum(axis=0, dtype=np.int64)
+        return totals
+
+    return functools.reduce(add_totals, in_threads(chunk_totals, labelled(), threads),
+                            [None] * count)
 
 
 def add_totals(*parts: list[np.ndarray | None]) -> list[np.ndarray | None]:
@@ -256,18 +285,19 @@ def summarise_clusters(distances: np.ndarray, clusters: np.ndarray,
 
 
 def analyse_chunks(chunks: Chunks, names: Sequence[str], count: int,
-                   mean: np.ndarray | None = None) -> Analysis:
+                   mean: np.ndarray | None = None, threads: int = 1) -> Analysis:
     """Run the whole method over images that ``chunks()`` yields afresh for each pass.
 
     Pass ``mean`` when it was already accumulated while the images were loaded, to save a pass.
+    The passes after it run on ``threads`` threads, with the same result as on one.
     """
     if mean is None:
         accumulator = MeanAccumulator()
         for chunk in chunks():
             accumulator.add(chunk)
         mean = accumulator.mean()
-    return finish_analysis(mean, measure(chunks(), mean), names, count,
-                           lambda clusters: cluster_means(chunks(), clusters, count))
+    return finish_analysis(mean, measure(chunks(), mean, threads), names, count,
+                           lambda clusters: cluster_means(chunks(), clusters, count, threads))
 
 
 def finish_analysis(mean: np.ndarray, measures: ImageMeasures, names: Sequence[str],

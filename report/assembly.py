@@ -24,7 +24,7 @@ from .loading import load_images
 from .outcome import Outcome
 from .pipeline import NoImagesError, find_inputs, plural
 from .quality import review
-from .render import TEMPLATE, Page, environment, render_report
+from .render import Page, compile_templates, render_report
 from .sources import LocalImages
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
     # While the workers decode, rather than after them: compile the page's template, and let
     # numpy load the parts of itself that the analysis would otherwise load on first use
     # (np.quantile alone pulls in numpy.ma).
-    environment().get_template(TEMPLATE)
+    compile_templates(config.cache)
     analyse(np.zeros((2, 1, 1), np.uint8), ["a", "b"], 2)
     if on_cluster:
         loaded = pool.load(found.candidates, progress=progress)
@@ -74,7 +74,7 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
         analysis = loaded.analyse(config.cluster_count)
     else:
         analysis = analyse_chunks(loaded.arrays.chunks, loaded.keys, config.cluster_count,
-                                  mean=loaded.mean)
+                                  mean=loaded.mean, threads=config.workers)
     # On a cluster the review's passes run on the workers, like the method's.
     source = loaded if on_cluster else LocalImages(loaded.arrays.chunks)
     return Outcome(
