@@ -102,7 +102,8 @@ def load_images(
     if pending is None:
         pending = start_decoding(candidates, cache, pool)
     candidates, cached, decoded = pending.candidates, pending.cached, pending.results
-    loaded = LoadedSet([], [], [], ArrayStore(_array_shape(settings)), ThumbnailStore())
+    loaded = LoadedSet([], [], [], ArrayStore(_array_shape(settings), len(candidates)),
+                       ThumbnailStore())
     accumulator = MeanAccumulator()
 
     with progress_bar(len(candidates), progress) as advance:

@@ -1,9 +1,10 @@
-"""On-disk stores for the preprocessed arrays and thumbnails of one run.
+"""Stores for the preprocessed arrays and thumbnails of one run.
 
 A run can hold far more images than memory: arrays and thumbnails are appended to temporary
 files as they are decoded and read back in chunks, so memory holds a few numbers per image.
 The files are read with plain reads rather than mapped, which keeps them out of the process's
-own memory and in the operating system's file cache.
+own memory and in the operating system's file cache. A collection whose arrays fit in
+``IN_MEMORY`` bytes keeps them in memory instead: its passes then read nothing back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from .decoding import Thumbnail
 # Both stores write through a buffer this large and seek only when a read has moved the file
 # away from its end: a run of appends then costs a system call per megabyte, not two per image.
 BUFFER = 1 << 20
+# Arrays up to this many bytes in all (6,710 grayscale images of 100x100) are kept in memory.
+IN_MEMORY = 64 << 20
 
 
 def _spool(suffix: str) -> BinaryIO:
@@ -26,27 +29,53 @@ def _spool(suffix: str) -> BinaryIO:
 
 
 class ArrayStore:
-    """Equal-shaped uint8 arrays, appended in order and read back in chunks."""
+    """Equal-shaped uint8 arrays, appended in order and read back in chunks.
 
-    def __init__(self, shape: tuple[int, ...]):
+    Give ``expected``, the most arrays that will be appended, and they are kept in memory
+    when that many fit in :data:`IN_MEMORY` bytes; otherwise they go to a temporary file.
+    """
+
+    def __init__(self, shape: tuple[int, ...], expected: int = 0):
         self.shape = tuple(shape)
         self.item_bytes = int(np.prod(self.shape))
         self.count = 0
-        self._file = _spool(".u8")
+        self._memory: np.ndarray | None = None
+        self._file: BinaryIO | None = None
+        if 0 < expected * self.item_bytes <= IN_MEMORY:
+            # Pages the system gives only once written: skipped files cost nothing.
+            self._memory = np.empty((expected, *self.shape), dtype=np.uint8)
+        else:
+            self._file = _spool(".u8")
         self._at_end = True
 
     def append(self, pixels: np.ndarray | bytes) -> None:
         data = pixels if isinstance(pixels, bytes) else np.ascontiguousarray(pixels).tobytes()
         if len(data) != self.item_bytes:
             raise ValueError(f"expected {self.item_bytes} bytes of pixels, got {len(data)}")
-        if not self._at_end:
-            self._file.seek(self.count * self.item_bytes)
-            self._at_end = True
-        self._file.write(data)
+        if self._memory is not None and self.count == len(self._memory):
+            self._move_to_file()  # more arrays than expected
+        if self._memory is not None:
+            self._memory[self.count] = np.frombuffer(data, np.uint8).reshape(self.shape)
+        else:
+            if not self._at_end:
+                self._file.seek(self.count * self.item_bytes)
+                self._at_end = True
+            self._file.write(data)
         self.count += 1
 
+    def _move_to_file(self) -> None:
+        self._file = _spool(".u8")
+        self._file.write(self._memory[: self.count].tobytes())
+        self._memory = None
+
     def chunks(self, size: int = 256) -> Iterator[np.ndarray]:
-        """The arrays in order, ``size`` at a time, as fresh uint8 arrays."""
+        """The arrays in order, ``size`` at a time, as uint8 arrays not to be written to."""
+        if self._memory is not None:
+            for start in range(0, self.count, size):
+                chunk = self._memory[start : min(start + size, self.count)]
+                chunk.flags.writeable = False  # a view of the store itself
+                yield chunk
+            return
         self._file.flush()
         self._at_end = False
         for start in range(0, self.count, size):
@@ -61,7 +90,9 @@ class ArrayStore:
         return np.concatenate(blocks) if blocks else np.empty((0, *self.shape), np.uint8)
 
     def close(self) -> None:
-        self._file.close()
+        self._memory = None
+        if self._file is not None:
+            self._file.close()
 
 
 class ThumbnailStore:
