@@ -6,6 +6,7 @@ import functools
 import hashlib
 import itertools
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import jinja2
 import markupsafe
 import numpy as np
 
+from . import markup
 from .assets import (PLOTLY_FILE, plotly_js, plotly_version, template_folder,
                      thumbnail_folder)
 from .decoding import THUMBNAIL_FORMAT
@@ -33,6 +35,8 @@ MEAN_IMAGE_DISPLAY = 300
 LARGE_LAYOUT_FROM = 5000
 GRID_SAMPLE = 48
 PLOTLY_CDN = "https://cdn.plot.ly/plotly-{version}.min.js"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,39 @@ def environment() -> jinja2.Environment:
     )
     env.filters["distance"] = format_distance
     env.filters["script_json"] = script_json
+    env.filters.update(ranking_rows=markup.ranking_rows, grid_items=markup.grid_items,
+                       thumbnail_css=markup.thumbnail_css)
     return env
+
+
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between runs; one that cannot be saved is compiled next time."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError as exc:
+            log.debug("compiled template not kept in %s: %s", self.directory, exc)
+
+
+def compile_templates(cache_folder: Path | None = None) -> None:
+    """Load every template now, so a run can do it while its workers decode.
+
+    With a ``cache_folder``, compiled templates are kept in it, like Python's own compiled
+    modules: Jinja checks each against its template's source, so the page never changes, and
+    a run saves the twentieth of a second that compiling takes.
+    """
+    env = environment()
+    if cache_folder is not None and env.bytecode_cache is None:
+        folder = cache_folder / "templates"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.debug("compiled templates not kept in %s: %s", folder, exc)
+        else:
+            env.bytecode_cache = _CompiledTemplates(str(folder))
+    for name in env.list_templates():
+        env.get_template(name)
 
 
 # Stands in the rendered page where the plotly.js bundle goes; the bundle's bytes are written
