@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -54,9 +54,9 @@ class PassingFailure(str):
     """The reason a file was skipped this time only; it is never cached."""
 
 
-@dataclass(frozen=True)
-class Thumbnail:
-    """An encoded thumbnail and its size in pixels."""
+class Thumbnail(NamedTuple):
+    """An encoded thumbnail and its size in pixels (a named tuple: the cheapest to send
+    between processes)."""
 
     data: bytes
     width: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from typing import Any, Iterable, Iterator
 
@@ -158,9 +159,14 @@ def _json_with_record_lines(document: dict[str, Any], list_key: str) -> Iterator
     if not head.endswith(marker):
         raise ValueError(f"{list_key} must be the document's last key")
     yield head[: -len(marker)].encode("utf-8")
-    separator = f'"{list_key}": [\n'
-    for entry in entries:
-        yield (separator + "    " + json.dumps(entry, ensure_ascii=False, allow_nan=False)
-               ).encode("utf-8")
-        separator = ",\n"
-    yield (f'"{list_key}": []\n}}\n' if separator.startswith('"') else "\n  ]\n}\n").encode()
+    # One encoder for every entry: json.dumps with options builds a new one per call.
+    encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+    lines = (f"    {encode(entry)}" for entry in entries)
+    first = next(lines, None)
+    if first is None:
+        yield f'"{list_key}": []\n}}\n'.encode()
+        return
+    yield f'"{list_key}": [\n{first}'.encode("utf-8")
+    while block := list(itertools.islice(lines, 1000)):
+        yield ("".join(f",\n{line}" for line in block)).encode("utf-8")
+    yield b"\n  ]\n}\n"
