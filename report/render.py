@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import itertools
@@ -12,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import jinja2
 import markupsafe
@@ -22,7 +23,7 @@ from . import markup
 from .assets import (PLOTLY_FILE, plotly_js, plotly_version, template_folder,
                      thumbnail_folder)
 from .decoding import THUMBNAIL_FORMAT
-from .formatting import data_uri, format_distance, png_data_uri
+from .formatting import format_distance, png_data_uri
 from .links import relative_href
 from .outcome import Outcome
 from .review_page import review_context
@@ -64,8 +65,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["distance"] = format_distance
     env.filters["script_json"] = script_json
-    env.filters.update(ranking_rows=markup.ranking_rows, grid_items=markup.grid_items,
-                       thumbnail_css=markup.thumbnail_css)
+    env.filters.update(ranking_rows=markup.ranking_rows, grid_items=markup.grid_items)
     return env
 
 
@@ -99,9 +99,11 @@ def compile_templates(cache_folder: Path | None = None) -> None:
         env.get_template(name)
 
 
-# Stands in the rendered page where the plotly.js bundle goes; the bundle's bytes are written
-# there directly rather than passed through the template as a multi-megabyte string.
+# Stand in the rendered page where the plotly.js bundle and the thumbnails' style rules go;
+# their bytes are written there directly rather than passed through the template as strings
+# of many megabytes.
 PLOTLY_PLACEHOLDER = "\x00plotly.js\x00"
+THUMBNAILS_PLACEHOLDER = "\x00thumbnails\x00"
 
 
 def plotly_script(page: Page) -> dict[str, str]:
@@ -226,18 +228,6 @@ class Row:
     path_order: int
 
 
-@dataclass(frozen=True, slots=True)
-class ThumbnailRule:
-    """The style rule that shows one image's thumbnail wherever the page refers to it.
-
-    Safe in HTML as it is, like a Row: numbers, and an address that base64 or percent-encoding
-    left with nothing to escape.
-    """
-
-    index: int
-    uri: markupsafe.Markup
-    width: int
-    height: int
 
 
 def uses_large_layout(image_count: int, layout: str) -> bool:
@@ -317,7 +307,8 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
                        | review_thumbnails(review))
     else:
         shown = range(count)
-    thumbnails = thumbnail_rules(outcome, shown, anchors, folder, page.thumbnails == "files")
+    thumbnails = functools.partial(thumbnail_css, outcome, shown, anchors, folder,
+                                   page.thumbnails == "files")
 
     context = {
         "title": outcome.title,
@@ -332,7 +323,7 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
         "mean_uri": png_data_uri(analysis.mean_image),
         "mean_width": width * scale,
         "mean_height": height * scale,
-        "thumbnails": thumbnails,
+        "thumbnails": markupsafe.Markup(THUMBNAILS_PLACEHOLDER),
         "rows": rows,
         "ranking_data": ranking_data(outcome, order, originals, anchors, by_path, page,
                                      folder, shown) if large else None,
@@ -344,7 +335,7 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
         "csv_href": page.csv_href,
         "json_href": page.json_href,
     }
-    return context, files
+    return context, files, thumbnails
 
 
 def review_thumbnails(review: dict[str, Any] | None) -> set[int]:
@@ -360,24 +351,27 @@ def review_thumbnails(review: dict[str, Any] | None) -> set[int]:
     return shown
 
 
-def thumbnail_rules(outcome: Outcome, shown: Iterable[int], anchors: list[str], folder: str,
-                    as_files: bool) -> list[ThumbnailRule]:
-    """The style rule of each shown image: its thumbnail's address and size.
+def thumbnail_css(outcome: Outcome, shown: Iterable[int], anchors: list[str], folder: str,
+                  as_files: bool) -> Iterator[bytes]:
+    """The style rule of each shown image, its thumbnail's address and size, as UTF-8 bytes.
 
     The address is a file beside the page or the data itself. Neither percent-encoding nor
-    base64 leaves anything to escape, so the addresses are marked safe and the template need
-    not scan every thumbnail's bytes.
+    base64 leaves anything to escape. Made as bytes straight from the stored thumbnails, since
+    they are most of a page's size.
     """
     store = outcome.thumbnails
     if as_files:
-        return [ThumbnailRule(index, markupsafe.Markup(relative_href(
-                    Path(folder) / f"{anchors[index]}.{THUMBNAIL_FORMAT}", Path("."))),
-                    *store.size(index))
-                for index in shown]
-    mime = f"image/{THUMBNAIL_FORMAT}"
-    return [ThumbnailRule(index, markupsafe.Markup(data_uri(thumb.data, mime)), thumb.width,
-                          thumb.height)
-            for index, thumb in zip(shown, store.read_many(shown))]
+        rules = (markup.thumbnail_rule(index, relative_href(
+                     Path(folder) / f"{anchors[index]}.{THUMBNAIL_FORMAT}", Path(".")).encode(),
+                     *store.size(index))
+                 for index in shown)
+    else:
+        prefix = f"data:image/{THUMBNAIL_FORMAT};base64,".encode()
+        rules = (markup.thumbnail_rule(index, prefix + base64.b64encode(thumb.data),
+                                       thumb.width, thumb.height)
+                 for index, thumb in zip(shown, store.read_many(shown)))
+    while block := list(itertools.islice(rules, 256)):
+        yield b"".join(block)
 
 
 def _thumbnail_bytes(store: Any, index: int) -> bytes:
@@ -418,9 +412,10 @@ def render_report(outcome: Outcome, page: Page = Page(), report: Path | None = N
     is self-contained unless ``page`` asks for plotly.js or thumbnails elsewhere.
     """
     report = Path("report.html") if report is None else report
-    context, files = report_context(outcome, page, report.name)
+    context, files, thumbnails = report_context(outcome, page, report.name)
     pieces = environment().get_template(TEMPLATE).generate(context)
-    return _encoded(pieces), {report.parent / name: data for name, data in files.items()}
+    splices = {PLOTLY_PLACEHOLDER: lambda: [plotly_js()], THUMBNAILS_PLACEHOLDER: thumbnails}
+    return _encoded(pieces, splices), {report.parent / name: data for name, data in files.items()}
 
 
 # Jinja yields the page in some two hundred thousand small pieces for a few thousand images;
@@ -429,15 +424,17 @@ def render_report(outcome: Outcome, page: Page = Page(), report: Path | None = N
 PIECES_PER_BLOCK = 128
 
 
-def _encoded(pieces: Iterable[str]) -> Iterator[bytes]:
-    """The page's pieces as UTF-8 blocks, with the plotly.js bundle put in place of its
-    placeholder (always one whole piece, so never split between two blocks)."""
+def _encoded(pieces: Iterable[str], splices: dict[str, Callable[[], Iterable[bytes]]]
+             ) -> Iterator[bytes]:
+    """The page's pieces as UTF-8 blocks, with the bytes of ``splices`` put in place of their
+    placeholders (each always one whole piece, so never split between two blocks)."""
+    placeholder = re.compile("|".join(map(re.escape, splices)))
     pieces = iter(pieces)
     while run := list(itertools.islice(pieces, PIECES_PER_BLOCK)):
         block = "".join(run)
-        if PLOTLY_PLACEHOLDER in block:
-            before, after = block.split(PLOTLY_PLACEHOLDER, 1)
-            yield before.encode("utf-8")
-            yield plotly_js()
-            block = after
-        yield block.encode("utf-8")
+        start = 0
+        for found in placeholder.finditer(block):
+            yield block[start : found.start()].encode("utf-8")
+            yield from splices[found.group()]()
+            start = found.end()
+        yield block[start:].encode("utf-8")
