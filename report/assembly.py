@@ -46,10 +46,10 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
         raise ValueError('a run with executor = "dask" needs its started decoder_pool()')
     if pending is None and pool is not None and not on_cluster:
         pending = start_decoding(found.candidates, cache, pool)
-    # While the workers decode, rather than after them: compile the page's template, and let
-    # numpy load the parts of itself that the analysis would otherwise load on first use
-    # (np.quantile alone pulls in numpy.ma).
-    compile_templates(config.cache)
+    # While the workers decode, rather than after them: compile the page's templates (kept in
+    # the cache folder when the run uses its cache), and let numpy load the parts of itself that
+    # the analysis would otherwise load on first use (np.quantile alone pulls in numpy.ma).
+    compile_templates(None if cache is None else config.cache)
     analyse(np.zeros((2, 1, 1), np.uint8), ["a", "b"], 2)
     if on_cluster:
         loaded = pool.load(found.candidates, progress=progress)

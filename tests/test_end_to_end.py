@@ -511,3 +511,26 @@ def test_the_page_is_the_same_on_any_number_of_cores(tmp_path):
         assert done.returncode == 0, done.stderr
         pages.append(output.read_bytes())
     assert pages[0] == pages[1]
+
+
+def test_compiled_templates_are_kept_in_the_cache_folder_unless_the_cache_is_off(tmp_path):
+    import report
+
+    make_images(tmp_path / "pics", {"a.png": 0, "b.png": 255})
+    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).parents[1])}
+    pages = []
+    for name, flags in (("off", ["--no-cache"]), ("on", []), ("again", [])):
+        config = tmp_path / f"{name}.toml"
+        cache = "off-cache" if name == "off" else "on-cache"
+        config.write_text(f'[input]\npath = "pics"\n[output]\npath = "{name}/report.html"\n'
+                          f'[cache]\npath = "{cache}"\n')
+        done = subprocess.run([sys.executable, "-m", "report", str(config), "-q", *flags],
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        pages.append((tmp_path / name / "report.html").read_bytes())
+
+    assert not (tmp_path / "off-cache").exists()
+    templates = [p for p in (ROOT / "templates").iterdir() if p.is_file()]
+    assert len(list((tmp_path / "on-cache" / "templates").iterdir())) == len(templates)
+    # Compiled or kept, the templates make the same page.
+    assert pages[0] == pages[1] == pages[2]
