@@ -92,7 +92,8 @@ def in_threads(function: Callable[[Any], Any], items: Iterable[Any], threads: in
     """``function(item)`` for each item, in order, on up to ``threads`` threads at once.
 
     numpy lets go of the interpreter lock in its loops, so passes over chunks run on several
-    cores. Only a few items are taken ahead of the results, so memory stays bounded.
+    cores. One item more than there are threads is taken ahead of the results, so memory stays
+    bounded.
     """
     if threads <= 1:
         yield from map(function, items)
@@ -101,7 +102,7 @@ def in_threads(function: Callable[[Any], Any], items: Iterable[Any], threads: in
         pending: collections.deque = collections.deque()
         for item in items:
             pending.append(executor.submit(function, item))
-            if len(pending) >= 2 * threads:
+            if len(pending) > threads:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -73,8 +73,13 @@ def compute(config: Config, progress: bool = False, cache: Cache | None = None,
     if on_cluster:
         analysis = loaded.analyse(config.cluster_count)
     else:
+        # Each thread keeps the memory of its temporaries once done (the C library gives it a
+        # heap of its own), so only arrays held in memory, whose passes are quick and a large
+        # share of their run, are measured on several threads; a collection streamed from
+        # disk, whose memory must stay flat, is measured on this one.
+        threads = config.workers if loaded.arrays.in_memory else 1
         analysis = analyse_chunks(loaded.arrays.chunks, loaded.keys, config.cluster_count,
-                                  mean=loaded.mean, threads=config.workers)
+                                  mean=loaded.mean, threads=threads)
     # On a cluster the review's passes run on the workers, like the method's.
     source = loaded if on_cluster else LocalImages(loaded.arrays.chunks)
     return Outcome(

@@ -63,6 +63,11 @@ class ArrayStore:
             self._file.write(data)
         self.count += 1
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the arrays are kept in memory rather than in a temporary file."""
+        return self._memory is not None
+
     def _move_to_file(self) -> None:
         self._file = _spool(".u8")
         self._file.write(self._memory[: self.count].tobytes())

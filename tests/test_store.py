@@ -11,6 +11,7 @@ from report.store import ArrayStore, ThumbnailStore
 def test_arrays_come_back_in_order_between_appends(expected):
     # 0 goes to a file at once, 4 starts in memory and moves to a file, 7 and 50 stay in memory.
     store = ArrayStore((3, 2), expected)
+    assert store.in_memory == (expected > 0)
     images = np.arange(7 * 6, dtype=np.uint8).reshape(7, 3, 2)
     try:
         for image in images[:4]:
@@ -19,6 +20,7 @@ def test_arrays_come_back_in_order_between_appends(expected):
         for image in images[4:]:
             store.append(image.tobytes())
         assert [len(chunk) for chunk in store.chunks(3)] == [3, 3, 1]
+        assert store.in_memory == (expected >= 7)
         assert np.array_equal(store.read_all(), images)
     finally:
         store.close()
