@@ -4,6 +4,8 @@ Peak memory is the proportional set size (``Pss:`` in ``/proc/<pid>/smaps_rollup
 the process and every descendant alive at the moment of sampling, sampled about every 20 ms; the
 figure kept is the largest such sum. PSS splits shared pages between the processes sharing
 them, so a pool of forked workers is not counted several times over for the pages they share.
+The sampling itself takes about a sixth of a core, which a command using every core would feel,
+so time is taken from runs without it (``sample=False``) and memory from runs of its own.
 """
 
 from __future__ import annotations
@@ -98,14 +100,14 @@ class PssSampler(threading.Thread):
 
 
 def run_command(argv: list[str], cwd: Path | None = None,
-                env: dict[str, str] | None = None) -> RunResult:
-    """Run ``argv`` to completion, sampling its process tree's PSS while it runs.
+                env: dict[str, str] | None = None, sample: bool = True) -> RunResult:
+    """Run ``argv`` to completion, sampling its process tree's PSS while it runs if ``sample``.
 
     The wall time runs from just before the process is started until it has been reaped, so it
     includes the interpreter's start-up and every import, as a person running it would see.
     The CPU time (user + system) covers the process and every descendant it waited for.
     """
-    sample = pss_available()
+    sample = sample and pss_available()
     with open(os.devnull, "rb") as stdin, \
             _TempText() as out, _TempText() as err:
         start = time.perf_counter()
