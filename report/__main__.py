@@ -22,11 +22,12 @@ def run() -> int:
     except BrokenPipeError:  # whoever read the output stopped, as "| head" does: nothing to say
         code = 1
     atexit._run_exitfuncs()  # what the interpreter's own exit would run first
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe: what was printed cannot be read anyway
-        code = code or 1
+    for stream in (sys.stdout, sys.stderr):  # None when the command was started without one
+        try:
+            if stream is not None:
+                stream.flush()
+        except OSError:  # a closed pipe: what was printed cannot be read anyway
+            code = code or 1
     os._exit(code)
 
 

@@ -141,16 +141,27 @@ def check_writable(target: Path) -> None:
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM back while the outputs are swapped, so an interrupt lands
-    before the swap or after it, never in the middle, and no backup is left behind."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    can_hold = (hasattr(signal, "pthread_sigmask")
-                and threading.current_thread() is threading.main_thread())
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can_hold else None
+    before the swap or after it, never in the middle, and no backup is left behind.
+
+    Python runs its signal handlers in the main thread whichever thread the system hands a
+    signal to, so handlers that only note the signal hold it back for the whole process; it is
+    raised again, for the handler that was in place, once the swap is done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can be changed only from the main thread
+        return
+    noted: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: noted.append(signum))
+                for signum in held}
     try:
         yield
     finally:
-        if can_hold:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            # None: a handler set outside Python, which cannot be put back; the default is.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def write_atomically(files: dict[Path, Content]) -> None:

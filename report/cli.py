@@ -114,13 +114,32 @@ def _stop_on_terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether an error stands for Ctrl-C: Python turns one that lands while a library is
+    being loaded into another error caused by it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _say_interrupted() -> int:
+    print(f"{PROG}: interrupted; the outputs are as they were, or complete if the "
+          "interrupt came while they were being put in place", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_on_terminate)
     configure_logging(args.verbose, args.quiet)
     try:
-        written = execute(args, progress=not args.quiet and sys.stderr.isatty())
+        # No standard error at all (started with "2>&-") draws no bar.
+        bar = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
+        written = execute(args, progress=bar)
     except (ConfigError, InputError) as exc:
         print(f"{PROG}: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
@@ -131,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {printable(str(exc.filename))}" if exc.filename else ""
         print(f"{PROG}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_FAILURE
+    except Exception as exc:
+        if not _interrupted(exc):
+            raise
+        return _say_interrupted()
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; the outputs are as they were, or complete if the "
-              "interrupt came while they were being put in place", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _say_interrupted()
 
     if not args.quiet:
         for page, fresh in written:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import io
 import multiprocessing
+import signal
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -206,6 +207,18 @@ def _start_worker(settings: PreprocessSettings, thumbnail_size: int) -> None:
     _worker_settings = (settings, thumbnail_size)
 
 
+def _start_pool_worker(settings: PreprocessSettings, thumbnail_size: int) -> None:
+    """Set up a worker process: the main process alone answers Ctrl-C and shuts it down.
+
+    A terminal sends Ctrl-C to every process of the command; a worker that stopped on it in
+    the middle of sending a result could leave the main process waiting for it for ever. The
+    handler for SIGTERM inherited from the main process is dropped too: a worker just ends.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _start_worker(settings, thumbnail_size)
+
+
 def _decode_for_pool(path: Path | str) -> CachedImage | str:
     """Decode in a worker with the settings it was started with."""
     return decode_result(path, *_worker_settings)
@@ -257,7 +270,8 @@ class DecoderPool:
             try:
                 self._executor = ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context(method),
-                    initializer=_start_worker, initargs=(self.settings, self.thumbnail_size))
+                    initializer=_start_pool_worker,
+                    initargs=(self.settings, self.thumbnail_size))
                 self._executor.submit(int).result()  # start the workers now, while small
             finally:
                 gc.unfreeze()

@@ -32,5 +32,5 @@ def png_data_uri(pixels: np.ndarray) -> str:
     """A float or uint8 image array as a lossless PNG data URI, rounded to 8 bits."""
     array = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG", optimize=False, compress_level=6)
+    Image.fromarray(array).save(buffer, "PNG", optimize=False, compress_level=9)
     return data_uri(buffer.getvalue(), "image/png")

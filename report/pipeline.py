@@ -55,8 +55,10 @@ def find_inputs(config: Config) -> Discovery:
         log.warning("the input path %s is absolute and is shown as it is in the report; give "
                     "a relative path in reports you publish", printable(config.input.path))
     try:
+        # The run's own folders are never read as input, its cache included.
         own_outputs = (config.output.path.with_name(thumbnail_folder(config.output.path.name)),
-                       *([config.output.site] if config.output.site else []))
+                       *([config.output.site] if config.output.site else []),
+                       *([config.cache] if config.cache else []))
         found = discover(config.input.folder, config.input.recursive, config.input.include,
                          config.input.exclude, config.input.hidden, own_outputs)
     except InputError as exc:

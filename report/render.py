@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -70,7 +71,18 @@ def environment() -> jinja2.Environment:
 
 
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
-    """Compiled templates kept between runs; one that cannot be saved is compiled next time."""
+    """Compiled templates kept between runs; one that cannot be read is compiled afresh, and
+    one that cannot be saved is compiled again next time."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        name = self._get_cache_filename(bucket)
+        try:
+            if not stat.S_ISREG(os.stat(name).st_mode):
+                return  # opening a pipe or a device could wait for ever
+            super().load_bytecode(bucket)
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
+            log.debug("compiled template in %s not used: %s", name, exc)
+            bucket.reset()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
@@ -87,23 +99,27 @@ def compile_templates(cache_folder: Path | None = None) -> None:
     a run saves the twentieth of a second that compiling takes.
     """
     env = environment()
-    if cache_folder is not None and env.bytecode_cache is None:
-        folder = cache_folder / "templates"
+    folder = None if cache_folder is None else str(cache_folder / "templates")
+    if folder != getattr(env.bytecode_cache, "directory", None):
+        # Another folder than an earlier run in this process used, or none: start afresh.
+        env.bytecode_cache = None
+        env.cache.clear()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if folder is not None:
+                os.makedirs(folder, exist_ok=True)
+                env.bytecode_cache = _CompiledTemplates(folder)
         except OSError as exc:
             log.debug("compiled templates not kept in %s: %s", folder, exc)
-        else:
-            env.bytecode_cache = _CompiledTemplates(str(folder))
     for name in env.list_templates():
         env.get_template(name)
 
 
 # Stand in the rendered page where the plotly.js bundle and the thumbnails' style rules go;
 # their bytes are written there directly rather than passed through the template as strings
-# of many megabytes.
-PLOTLY_PLACEHOLDER = "\x00plotly.js\x00"
-THUMBNAILS_PLACEHOLDER = "\x00thumbnails\x00"
+# of many megabytes. Each holds a "<", which escaping takes out of every text that comes from
+# the input (names, paths, titles, the page's JSON), so none of those can ever contain one.
+PLOTLY_PLACEHOLDER = "<\x00plotly.js\x00>"
+THUMBNAILS_PLACEHOLDER = "<\x00thumbnails\x00>"
 
 
 def plotly_script(page: Page) -> dict[str, str]:

@@ -1,10 +1,14 @@
 """Hostile inputs beyond the shared cases: odd files, odd names, failed and concurrent writes."""
 
 import csv
+import json
 import os
 import struct
 import threading
+import time
+from pathlib import Path
 
+import jinja2
 import numpy as np
 import pytest
 from PIL import Image
@@ -63,6 +67,36 @@ def test_a_rename_that_fails_midway_is_rolled_back(tmp_path, monkeypatch):
     assert caught.value.filename == str(second)
     assert (first.read_bytes(), second.read_bytes()) == (b"old a", b"old b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_an_interrupt_in_the_swap_lands_after_it_whichever_thread_takes_it(tmp_path,
+                                                                            monkeypatch):
+    # The system may hand a signal to any thread not blocking it, such as one a process pool
+    # started earlier; the swap must still finish before the interrupt is raised.
+    import signal
+
+    from report import atomic
+
+    targets = [tmp_path / f"{name}.txt" for name in "abc"]
+    write_atomically({target: b"old" for target in targets})
+    swapping = threading.Event()
+    sender = threading.Thread(target=lambda: swapping.wait() and os.kill(os.getpid(),
+                                                                        signal.SIGINT))
+    sender.start()
+    real_keep = atomic._keep_previous
+
+    def keep_and_interrupt(target):
+        if not swapping.is_set():
+            swapping.set()
+            sender.join()
+        return real_keep(target)
+
+    monkeypatch.setattr(atomic, "_keep_previous", keep_and_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically({target: b"new" for target in targets})
+
+    assert [target.read_bytes() for target in targets] == [b"new"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "c.txt"]
 
 
 def test_concurrent_writers_never_mix_their_files(tmp_path):
@@ -316,6 +350,48 @@ def test_outputs_inside_the_input_folder_are_not_read_back(tmp_path):
             assert len(list(csv.DictReader(handle))) == 3
 
 
+def test_a_cache_folder_inside_the_input_folder_is_not_read_as_input(tmp_path):
+    pictures(tmp_path / "pics", 3)
+    config = config_for(tmp_path, '[input]\npath = "pics"\nrecursive = true\n'
+                                  '[output]\npath = "out/r.html"\n[cache]\npath = "pics/cache"\n')
+    assert main([str(config), "-q"]) == 0
+    assert any((tmp_path / "pics" / "cache" / "templates").iterdir())
+    assert main([str(config), "-q", "--no-cache"]) == 0
+    document = json.loads((tmp_path / "out" / "r.json").read_text(encoding="utf-8"))
+    assert document["images_used"] == 3 and document["skipped"] == []
+
+
+def test_no_text_from_the_input_can_hold_a_placeholder_of_the_page():
+    import markupsafe
+
+    from report.render import PLOTLY_PLACEHOLDER, THUMBNAILS_PLACEHOLDER, script_json
+
+    for placeholder in (PLOTLY_PLACEHOLDER, THUMBNAILS_PLACEHOLDER):
+        name = f"a{placeholder}b.png"
+        assert placeholder not in markupsafe.escape(name)
+        assert placeholder not in script_json({"paths": [name]})
+
+
+def test_a_damaged_compiled_template_is_compiled_again(tmp_path):
+    from jinja2.bccache import bc_magic
+
+    from report.render import _CompiledTemplates
+
+    env = jinja2.Environment(loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}))
+    env.bytecode_cache = _CompiledTemplates(str(tmp_path))
+    assert env.get_template("t").render() == "2"
+    (kept,) = tmp_path.iterdir()
+    os.mkfifo(tmp_path / "fifo")
+    for damage in (bc_magic, bc_magic + b"\x00garbage", b""):
+        kept.write_bytes(damage)
+        env.cache.clear()
+        assert env.get_template("t").render() == "2"
+    kept.unlink()
+    (tmp_path / "fifo").rename(kept)  # a pipe in its place must not make the run wait
+    env.cache.clear()
+    assert env.get_template("t").render() == "2"
+
+
 def test_a_damaged_cache_entry_is_decoded_again(tmp_path, capsys):
     import sqlite3
 
@@ -332,3 +408,74 @@ def test_a_damaged_cache_entry_is_decoded_again(tmp_path, capsys):
     assert main([str(config), "-q"]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert (tmp_path / "out" / "r.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("delay", [0.6, 1.2])
+def test_ctrl_c_to_the_whole_command_stops_it_cleanly(tmp_path, delay):
+    # A terminal's Ctrl-C reaches the main process and every worker at once.
+    import signal
+    import subprocess
+    import sys
+
+    import report
+
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(600):
+        Image.fromarray(rng.integers(0, 255, (160, 160, 3), dtype=np.uint8)).save(
+            folder / f"p{i:03d}.png", compress_level=1)
+    config = config_for(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).parents[1])}
+    command = subprocess.Popen([sys.executable, "-m", "report", str(config), "--no-cache"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                               start_new_session=True)
+    time.sleep(delay)
+    os.killpg(command.pid, signal.SIGINT)
+    try:
+        _, err = command.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(command.pid, signal.SIGKILL)
+        raise AssertionError("the command did not stop after Ctrl-C")
+    assert command.returncode == 130, err
+    with pytest.raises(ProcessLookupError):
+        os.killpg(command.pid, 0)  # no worker left behind
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob(".*"))
+
+
+def test_an_interrupt_that_a_library_turned_into_another_error_reads_as_one(monkeypatch,
+                                                                             capsys):
+    # Ctrl-C while a class is being created during an import surfaces as a RuntimeError.
+    from report import cli
+
+    def interrupted_import(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Error calling __set_name__") from interrupt
+
+    monkeypatch.setattr(cli, "execute", interrupted_import)
+    assert main(["any.toml"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a real failure")
+
+    monkeypatch.setattr(cli, "execute", broken)
+    with pytest.raises(RuntimeError, match="a real failure"):
+        main(["any.toml"])
+
+
+@pytest.mark.parametrize("closed", [1, 2])
+def test_a_command_started_without_stdout_or_stderr_still_runs(tmp_path, closed):
+    import subprocess
+    import sys
+
+    import report
+
+    pictures(tmp_path / "pics")
+    env = {**os.environ, "PYTHONPATH": str(Path(report.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-m", "report", str(config_for(tmp_path))],
+                          env=env, preexec_fn=lambda: os.close(closed))
+    assert done.returncode == 0
+    assert (tmp_path / "out" / "r.html").exists()
