@@ -227,10 +227,9 @@ class Row:
     """One image's line in the ranking, also used for its place in a cluster's grid.
 
     Every field is safe in HTML as it is: the name is escaped, the link percent-encoded and
-    escaped, the rest are numbers, hex digits and a formatted number. The template shows rows
-    without escaping each value again, which makes thousands of rows three times quicker. An
-    object with slots rather than a dict, because Jinja reads ``row.rank`` from an object at
-    the first attempt and from a dict only after a failed one.
+    escaped, the rest are numbers, hex digits and a formatted number. So :mod:`report.markup`
+    writes rows without escaping each value again, and the templates show their names without
+    escaping them twice.
     """
 
     rank: int
@@ -242,8 +241,6 @@ class Row:
     cluster: int
     href: markupsafe.Markup | None
     path_order: int
-
-
 
 
 def uses_large_layout(image_count: int, layout: str) -> bool:
@@ -259,11 +256,12 @@ def grid_sample(members: list[Any], size: int) -> list[Any]:
 
 
 def report_context(outcome: Outcome, page: Page, report_name: str = "report.html"
-                   ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Everything the template shows, and any thumbnail files to write beside the page.
+                   ) -> tuple[dict[str, Any], dict[str, Any], Callable[[], Iterator[bytes]]]:
+    """Everything the template shows, any thumbnail files to write beside the page, and what
+    makes the thumbnails' style rules (see :func:`thumbnail_css`).
 
     Computed here so the template only lays it out. In the large layout only the sampled rows
-    become dictionaries; the ranking itself goes to the page as compact columns.
+    are made; the ranking itself goes to the page as compact columns.
     """
     analysis = outcome.analysis
     count = len(outcome.names)
@@ -434,9 +432,9 @@ def render_report(outcome: Outcome, page: Page = Page(), report: Path | None = N
     return _encoded(pieces, splices), {report.parent / name: data for name, data in files.items()}
 
 
-# Jinja yields the page in some two hundred thousand small pieces for a few thousand images;
-# encoding and writing each on its own took three times as long as rendering them, so they are
-# joined this many at a time first.
+# Jinja yields the page in many small pieces, a few for every cluster, grouping and figure;
+# encoding and writing each on its own costs more than rendering it, so they are joined this
+# many at a time first.
 PIECES_PER_BLOCK = 128
 
 
