@@ -339,6 +339,8 @@ def report_context(outcome: Outcome, page: Page, report_name: str = "report.html
         "mean_height": height * scale,
         "thumbnails": markupsafe.Markup(THUMBNAILS_PLACEHOLDER),
         "rows": rows,
+        # In the large layout with thumbnails inside the page, only those the page shows.
+        "embedded_thumbnails": len(shown) if large and page.thumbnails == "inline" else None,
         "ranking_data": ranking_data(outcome, order, originals, anchors, by_path, page,
                                      folder, shown) if large else None,
         "clusters": clusters,

@@ -380,6 +380,8 @@ def test_large_collection_layout(visit, tmp_path, thumbnails):
 
     grid = page.locator("#cluster-1 .grid li").count()
     assert 0 < grid <= 48
+    said = page.locator("#ranking-section").inner_text()
+    assert ("the other rows show an empty frame" in said) == (thumbnails == "inline")
     assert session.blocked == [] and session.errors == []
 
 
