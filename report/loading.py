@@ -1,8 +1,9 @@
-"""Gather the decoded images of a run, in input order, into on-disk stores.
+"""Gather the decoded images of a run, in input order, into the run's stores.
 
 Results come from the decoding workers (see :mod:`report.decoding`) or from the cache, in input
-order whatever order the workers finish in. Arrays and thumbnails stream to on-disk stores as
-they arrive, and the mean image is summed on the way.
+order whatever order the workers finish in. Arrays and thumbnails go to the stores (see
+:mod:`report.store`: in memory or on disk) as they arrive, and the mean image is summed on the
+way.
 """
 
 from __future__ import annotations
